@@ -1,0 +1,103 @@
+"""Sphinx extension for the book: the ``results-table`` directive of each chapter's index.
+
+In ``book/NN-slug/index.md``::
+
+    ```{results-table}
+    notebook: 04-direct-optimisation
+    rows:
+      - metric: probe_acc_align_uniform
+        label: "L_align + L_uniform, linear probe top-1 (%)"
+        paper: "83.2 (STL-10)"
+    ```
+
+renders one row per metric: the paper's number, then our smoke number (read from the executed
+smoke twin, i.e. exactly what nbval validated), then the recorded ``short`` and ``paper`` runs
+(mean ± std over the seeds under ``results/``), or the command that would produce them.
+Numbers are never typed into the page.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+
+from .run.records import load_records, summarize
+from .run.report import metrics_from_notebook
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "—" if value is None else str(value)
+
+
+def results_rows(chapter: str, notebook: str, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a chapter's results table (also used by tests)."""
+    twin = REPO_ROOT / "book" / chapter / f"{notebook}.ipynb"
+    smoke = metrics_from_notebook(twin) if twin.exists() else {}
+    header = ["", "paper", "ours: smoke (CPU)", "ours: short (1 GPU)", "ours: paper recipe"]
+    body = []
+    for row in rows:
+        metric = row["metric"]
+        cells = [row.get("label", metric), str(row.get("paper", "—")), _fmt(smoke.get(metric))]
+        for scale in ("short", "paper"):
+            values = [r["metrics"][metric] for r in load_records(chapter, notebook, scale)
+                      if isinstance(r.get("metrics", {}).get(metric), (int, float))]
+            cells.append(summarize(values) if values else "not run")
+        body.append(cells)
+    return header, body
+
+
+class ResultsTable(Directive):
+    has_content = True
+
+    def run(self):
+        import yaml
+
+        spec = yaml.safe_load("\n".join(self.content)) or {}
+        env = self.state.document.settings.env
+        chapter = Path(env.docname).parent.name
+        if "notebook" not in spec or "rows" not in spec:
+            raise self.error("results-table needs `notebook:` and `rows:` (each with `metric:`)")
+        header, body = results_rows(chapter, spec["notebook"], spec["rows"])
+        env.note_dependency(str(REPO_ROOT / "book" / chapter / f"{spec['notebook']}.ipynb"))
+        for p in (REPO_ROOT / "results" / chapter / spec["notebook"]).glob("*.json"):
+            env.note_dependency(str(p))
+        table = nodes.table(classes=["results-table"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        for _ in header:
+            group += nodes.colspec(colwidth=1)
+
+        def row_node(cells, tag):
+            row = nodes.row()
+            for c in cells:
+                entry = nodes.entry()
+                entry += nodes.paragraph(text=c)
+                row += entry
+            return row
+
+        thead = nodes.thead()
+        thead += row_node(header, "th")
+        tbody = nodes.tbody()
+        for cells in body:
+            tbody += row_node(cells, "td")
+        group += thead
+        group += tbody
+        missing = "not run" in sum(body, [])
+        out = [table]
+        if missing:
+            note = nodes.paragraph(text=(
+                f"“not run”: no record yet. Produce one with "
+                f"`reprobook run {chapter}/{spec['notebook']} --scale short --seed 0` on a GPU "
+                f"(the record lands in results/{chapter}/{spec['notebook']}/)."))
+            out.append(note)
+        return out
+
+
+def setup(app):
+    app.add_directive("results-table", ResultsTable)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,51 @@
+"""Data set-up shared by the CIFAR chapters."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..data import CIFAR_MEAN, CIFAR_STD, ImageDataset, load_cifar
+from ..train.seed import resolve_device
+
+
+@dataclass
+class CifarData:
+    """Train and test splits as device-resident uint8 tensors, plus what describes them."""
+
+    train: ImageDataset
+    test: ImageDataset
+    train_x: torch.Tensor      # (N, 3, 32, 32) uint8
+    train_y: torch.Tensor      # (N,) int64
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    device: torch.device
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.train.classes
+
+    @property
+    def mean(self):
+        return CIFAR_MEAN[self.train.name]
+
+    @property
+    def std(self):
+        return CIFAR_STD[self.train.name]
+
+    def describe(self) -> str:
+        return (f"{self.train.name}: {len(self.train)} train / {len(self.test)} test images, "
+                f"{len(self.classes)} classes, on {self.device}")
+
+
+def cifar_data(name: str = "cifar10", train_per_class: int | None = None, test_per_class: int | None = None,
+               seed: int = 0, device: str | torch.device = "auto") -> CifarData:
+    """Load CIFAR (whole splits when ``*_per_class`` is None) onto ``device`` as uint8 tensors."""
+    device = resolve_device(device)
+    train, test = load_cifar(name, "train"), load_cifar(name, "test")
+    if train_per_class is not None:
+        train = train.subset(per_class=train_per_class, seed=seed)
+    if test_per_class is not None:
+        test = test.subset(per_class=test_per_class, seed=seed)
+    (tx, ty), (vx, vy) = train.tensors(device), test.tensors(device)
+    return CifarData(train, test, tx, ty, vx, vy, device)

@@ -1,0 +1,10 @@
+"""Datasets, class lists, device-resident batches, and batched augmentations."""
+from .augment import (ColorJitter, Compose, Normalize, RandomCrop, RandomGrayscale,
+                      RandomHorizontalFlip, RandomResizedCrop, ToFloat, simclr_augment,
+                      standard_augment, eval_transform)
+from .batches import TensorBatches
+from .cifar import data_roots, load_cifar
+from .classes import (CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES,
+                      CIFAR100_FINE_TO_COARSE, CIFAR100_SUPERCLASSES, CIFAR_MEAN, CIFAR_STD)
+from .dataset import ImageDataset
+from .errors import CorruptDataError, DataNotFoundError

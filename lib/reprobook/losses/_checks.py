@@ -1,0 +1,33 @@
+"""Input checks shared by the losses: clear errors instead of silent broadcasting."""
+from __future__ import annotations
+
+import torch
+
+
+def check_features(x: torch.Tensor, name: str = "x", ndim: int = 2) -> None:
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+    if x.ndim != ndim:
+        shape = "(N, D)" if ndim == 2 else "(B, V, D)"
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_normalized(x: torch.Tensor, name: str = "x", atol: float = 1e-3) -> None:
+    """Raise unless every row of ``x`` has unit L2 norm (within ``atol``)."""
+    norms = x.detach().float().norm(dim=-1)
+    worst = (norms - 1).abs().max().item() if norms.numel() else 0.0
+    if worst > atol:
+        raise ValueError(
+            f"{name} must be L2-normalised features on the unit hypersphere (rows of norm 1); "
+            f"found norms in [{norms.min().item():.4g}, {norms.max().item():.4g}]. Apply "
+            f"torch.nn.functional.normalize(x, dim=-1) first.")
+
+
+def check_same_shape(x: torch.Tensor, y: torch.Tensor, names=("x", "y")) -> None:
+    if x.shape != y.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")

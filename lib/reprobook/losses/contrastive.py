@@ -1,0 +1,75 @@
+r"""The contrastive (InfoNCE) loss with M negatives and temperature tau.
+
+Shared by the hypersphere, CMC, InfoMin and SupCon chapters. With in-batch negatives it is the
+NT-Xent loss of SimCLR; with a memory bank or queue the negatives are passed explicitly.
+
+Book: book/03-hypersphere (Eq. 1 there, and the limit of Theorem 1).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_features, check_same_shape
+
+
+def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | None = None,
+             tau: float = 0.07, reduction: str = "mean") -> torch.Tensor:
+    r"""Contrastive loss, Eq. (1) of Wang & Isola (2020) (van den Oord et al. 2018's InfoNCE):
+
+    .. math:: \mathcal{L}_\text{contrastive}(f;\tau,M) = \mathbb{E}\left[-\log
+       \frac{e^{f(x)^\top f(y)/\tau}}{e^{f(x)^\top f(y)/\tau} + \sum_{i=1}^{M} e^{f(x_i^-)^\top f(x)/\tau}}\right]
+
+    * ``query`` ``(B, D)``: f(x); ``key`` ``(B, D)``: f(y), the positive of each query.
+    * ``negatives``: ``(M, D)`` shared by all queries (a memory bank), ``(B, M, D)`` one set
+      per query, or None for in-batch negatives: the keys of the other B-1 queries (M = B-1).
+
+    Features are used as given (normalise them for the hypersphere form). ``reduction``:
+    ``mean``, ``sum`` or ``none`` (per-query losses ``(B,)``).
+    """
+    check_features(query, "query")
+    check_features(key, "key")
+    check_same_shape(query, key, ("query", "key"))
+    if tau <= 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    B, D = query.shape
+    pos = (query * key).sum(dim=1, keepdim=True)                    # (B, 1)
+    if negatives is None:
+        if B < 2:
+            raise ValueError("in-batch negatives need a batch of at least 2")
+        sim = query @ key.T                                         # (B, B)
+        off_diag = ~torch.eye(B, dtype=torch.bool, device=query.device)
+        neg = sim[off_diag].view(B, B - 1)                          # (B, B-1)
+    elif negatives.ndim == 2:
+        if negatives.shape[1] != D:
+            raise ValueError(f"negatives must be (M, {D}), got {tuple(negatives.shape)}")
+        neg = query @ negatives.T                                   # (B, M)
+    elif negatives.ndim == 3:
+        if negatives.shape[0] != B or negatives.shape[2] != D:
+            raise ValueError(f"negatives must be ({B}, M, {D}), got {tuple(negatives.shape)}")
+        neg = torch.einsum("bd,bmd->bm", query, negatives)          # (B, M)
+    else:
+        raise ValueError(f"negatives must be (M, D) or (B, M, D), got {tuple(negatives.shape)}")
+    logits = torch.cat([pos, neg], dim=1) / tau                     # (B, 1 + M)
+    target = torch.zeros(B, dtype=torch.long, device=query.device)
+    return F.cross_entropy(logits.float(), target, reduction=reduction)
+
+
+def contrastive_limit(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor,
+                      tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The two terms of the limit in Theorem 1 of Wang & Isola (2020):
+
+    .. math:: \lim_{M\to\infty} \mathcal{L}_\text{contrastive}(f;\tau,M) - \log M =
+       -\frac{1}{\tau}\mathbb{E}[f(x)^\top f(y)] +
+       \mathbb{E}_x\left[\log \mathbb{E}_{x^-}\left[e^{f(x^-)^\top f(x)/\tau}\right]\right]
+
+    The first term favours alignment, the second uniformity. Expectations over :math:`x^-` are
+    taken over the rows of ``negatives`` ``(N, D)`` (the data distribution). Returns
+    ``(align_term, uniform_term)``; their sum is the limit.
+    """
+    check_features(negatives, "negatives")
+    align_term = -(query * key).sum(dim=1).mean() / tau
+    log_mean = torch.logsumexp(query @ negatives.T / tau, dim=1) - math.log(len(negatives))
+    return align_term, log_mean.mean()

@@ -1,0 +1,15 @@
+"""Encoders and heads."""
+from .heads import ContrastiveModel, L2Norm, mlp_head
+from .resnet_cifar import ResNetCIFAR, resnet18, resnet34, resnet50, resnet101
+from .small import SmallConvNet
+
+ENCODERS = {"small": SmallConvNet, "resnet18": resnet18, "resnet34": resnet34,
+            "resnet50": resnet50, "resnet101": resnet101}
+
+
+def build_encoder(name: str, **kwargs):
+    """An encoder by name (``small``, ``resnet18``, ...) and its keyword arguments, e.g.
+    ``build_encoder(**{"name": "small", "width": 16})``; unknown names are a clear error."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}")
+    return ENCODERS[name](**kwargs)

@@ -1,0 +1,72 @@
+"""What a notebook reports: metrics for the results record, the book's tables and glue.
+
+``report(acc=91.234, ...)`` in a notebook
+
+* prints the metrics rounded (what nbval compares),
+* glues each one (``{glue:text}`name``` in the notebook's prose shows it),
+* emits them as ``application/vnd.reprobook.metrics+json`` (what the chapter's results
+  table reads from the executed smoke twin), and
+* when run by ``reprobook run``, merges them into the file named by ``$REPROBOOK_METRICS``,
+  from which the runner writes the results record.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+METRICS_MIME = "application/vnd.reprobook.metrics+json"
+GLUE_PREFIX = "application/papermill.record/"   # myst-nb's glue format
+METRICS_ENV = "REPROBOOK_METRICS"
+
+
+def _rounded(value, digits: int):
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def _display(bundle: dict, metadata: dict | None = None) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:   # plain Python: nothing to show
+        return
+    display(bundle, raw=True, metadata=metadata or {})
+
+
+def report(digits: int = 2, **metrics) -> dict:
+    """Report named scalar metrics (numbers or short strings); returns them rounded."""
+    for k, v in metrics.items():
+        if not isinstance(v, (int, float, str, bool)):
+            try:
+                metrics[k] = float(v)    # tensors, numpy scalars
+            except (TypeError, ValueError):
+                raise TypeError(f"metric {k!r} must be a number or string, got {type(v).__name__}") from None
+    rounded = {k: _rounded(v, digits) for k, v in metrics.items()}
+    width = max((len(k) for k in rounded), default=0)
+    text = "\n".join(f"{k:<{width}}  {v}" for k, v in rounded.items())
+    _display({"text/plain": text, METRICS_MIME: rounded})
+    for k, v in rounded.items():
+        _display({GLUE_PREFIX + "text/plain": repr(v) if isinstance(v, str) else str(v)},
+                 {"scrapbook": {"name": k, "mime_prefix": GLUE_PREFIX}})
+    target = os.environ.get(METRICS_ENV)
+    if target:
+        path = Path(target)
+        existing = json.loads(path.read_text()) if path.exists() else {}
+        existing.update(metrics)
+        path.write_text(json.dumps(existing, indent=1))
+    return rounded
+
+
+def metrics_from_notebook(nb) -> dict:
+    """All metrics a notebook (an executed ``nbformat`` node or path) reported, merged."""
+    if isinstance(nb, (str, os.PathLike)):
+        nb = json.loads(Path(nb).read_text())
+    found: dict = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if METRICS_MIME in data:
+                value = data[METRICS_MIME]
+                found.update(json.loads(value) if isinstance(value, str) else value)
+    return found

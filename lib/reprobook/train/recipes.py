@@ -1,0 +1,73 @@
+"""The two training recipes the chapters build on, both on device-resident uint8 data.
+
+* :func:`fit_supervised`: cross-entropy on one augmented view (the supervised baselines).
+* :func:`fit_two_views`: an objective on the embeddings of two augmented views of each image
+  (contrastive, align + uniform, SimCLR, SupCon, ...).
+
+Both use SGD with momentum and a warm-up + cosine schedule, and :func:`reprobook.train.train`
+for progress, autocast, NaN checks and checkpoint/resume.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..data.batches import TensorBatches
+from .loop import TrainResult, train
+from .schedules import warmup_cosine
+
+
+def sgd_with_schedule(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float,
+                      total_steps: int, warmup_steps: int = 0):
+    """SGD (momentum, weight decay) and a per-step warm-up + cosine schedule."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return opt, warmup_cosine(opt, total_steps, warmup_steps)
+
+
+def _setup(model, images, labels, batch_size, epochs, lr, weight_decay, momentum, warmup_epochs, generator):
+    batches = TensorBatches(images, labels, batch_size, shuffle=True, drop_last=True, generator=generator)
+    opt, sched = sgd_with_schedule(model, lr, weight_decay, momentum, epochs * len(batches),
+                                   warmup_epochs * len(batches))
+    return batches, opt, sched
+
+
+def fit_supervised(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                   augment: Callable, epochs: int, batch_size: int, lr: float, weight_decay: float = 5e-4,
+                   momentum: float = 0.9, warmup_epochs: int = 0, generator: torch.Generator,
+                   checkpoint=None, progress: bool = True, desc: str = "supervised") -> TrainResult:
+    """Minimise cross-entropy of ``model(augment(x))`` (logits ``(B, C)``) against the labels."""
+    batches, opt, sched = _setup(model, images, labels, batch_size, epochs, lr, weight_decay,
+                                 momentum, warmup_epochs, generator)
+
+    def loss_fn(batch):
+        x, y, _ = batch
+        logits = model(augment(x, generator))
+        loss = F.cross_entropy(logits.float(), y)
+        return loss, {"acc": (logits.argmax(1) == y).float().mean() * 100}
+
+    return train(model, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
+                 generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
+
+
+def fit_two_views(model: torch.nn.Module, objective: Callable, images: torch.Tensor, labels: torch.Tensor, *,
+                  augment: Callable, epochs: int, batch_size: int, lr: float, weight_decay: float = 1e-4,
+                  momentum: float = 0.9, warmup_epochs: int = 0, generator: torch.Generator,
+                  checkpoint=None, progress: bool = True, desc: str = "two views") -> TrainResult:
+    """Minimise ``objective(z1, z2, labels)`` on ``z = model(view)`` of two views per image.
+
+    Both views go through the model in one forward pass (one batch-norm batch of 2B, as in
+    SupContrast). ``objective`` returns a loss or ``(loss, metrics)``.
+    """
+    batches, opt, sched = _setup(model, images, labels, batch_size, epochs, lr, weight_decay,
+                                 momentum, warmup_epochs, generator)
+
+    def loss_fn(batch):
+        x, y, _ = batch
+        views = torch.cat([augment(x, generator), augment(x, generator)])     # (2B, 3, H, W)
+        z1, z2 = model(views).float().chunk(2)                                  # (B, D) each
+        return objective(z1, z2, y)
+
+    return train(model, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
+                 generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)

@@ -1,0 +1,177 @@
+"""Every plot helper of the book. Each takes ``ax=None`` (a new figure when None) and returns ``ax``."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .style import CLASS_COLORS, method_color
+
+
+def _ax(ax, figsize=None, **kw):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, **kw)
+    return ax
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+# ---------------------------------------------------------------- generic
+def plot_history(history: Sequence[Mapping], keys: Sequence[str] = ("loss",), ax=None, label: str | None = None,
+                 color: str | None = None):
+    """Per-epoch curves of ``keys`` from a training history (``TrainResult.history``)."""
+    ax = _ax(ax)
+    epochs = [h["epoch"] for h in history]
+    for k in keys:
+        lbl = k if label is None else (label if len(keys) == 1 else f"{label}: {k}")
+        ax.plot(epochs, [h[k] for h in history], marker="o", ms=3, label=lbl, color=color)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(keys[0] if len(keys) == 1 else "value")
+    ax.legend()
+    return ax
+
+
+def show_images(images, labels=None, classes: Sequence[str] | None = None, ncols: int = 8, ax=None,
+                mean=None, std=None, title: str | None = None):
+    """A grid of images ``(N, 3, H, W)`` (uint8, or float normalised with ``mean``/``std``)."""
+    x = _np(images).astype(np.float32)
+    if mean is not None:
+        x = x * np.asarray(std, np.float32).reshape(1, 3, 1, 1) + np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
+    elif x.max() > 1.5:
+        x = x / 255.0
+    x = np.clip(x, 0, 1).transpose(0, 2, 3, 1)
+    n, h, w, _ = x.shape
+    nrows = -(-n // ncols)
+    grid = np.ones((nrows * (h + 2), ncols * (w + 2), 3), np.float32)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        grid[r * (h + 2) + 1:r * (h + 2) + 1 + h, c * (w + 2) + 1:c * (w + 2) + 1 + w] = x[k]
+    ax = _ax(ax, figsize=(ncols * 0.8, nrows * 0.8 + 0.3))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if labels is not None and classes is not None:
+        names = [classes[int(l)] for l in _np(labels)]
+        for k, name in enumerate(names):
+            r, c = divmod(k, ncols)
+            ax.text(c * (w + 2) + w / 2, r * (h + 2) + h + 1, name, ha="center", va="top", fontsize=6)
+    return ax
+
+
+def bar_compare(values: Mapping[str, float], ax=None, ylabel: str = "", reference: Mapping[str, float] | None = None,
+                fmt: str = "{:.1f}"):
+    """Bars of ``values`` per method (coloured by method), with optional reference markers."""
+    ax = _ax(ax)
+    names = list(values)
+    xs = np.arange(len(names))
+    bars = ax.bar(xs, [values[n] for n in names], color=[method_color(n) for n in names], width=0.6)
+    for b, n in zip(bars, names):
+        ax.annotate(fmt.format(values[n]), (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
+    if reference:
+        for x, n in zip(xs, names):
+            if n in reference:
+                ax.plot([x - 0.3, x + 0.3], [reference[n]] * 2, color="k", lw=1.5, ls="--")
+    ax.set_xticks(xs, [n.replace("_", " ") for n in names])
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+# ---------------------------------------------------------------- hypersphere (chapter 03)
+def von_mises_kde(angles, grid, kappa: float = 16.0) -> np.ndarray:
+    r"""Density on the circle: :math:`\hat p(\theta) = \frac{1}{n}\sum_i
+    \frac{e^{\kappa\cos(\theta-\theta_i)}}{2\pi I_0(\kappa)}` (von Mises kernel)."""
+    angles, grid = _np(angles)[None, :], np.asarray(grid)[:, None]
+    # exp(kappa (cos - 1)) / (2 pi I0(kappa) e^{-kappa}): stable for large kappa
+    log_norm = np.log(2 * np.pi * np.i0(kappa)) - kappa
+    return np.exp(kappa * (np.cos(grid - angles) - 1) - log_norm).mean(axis=1)
+
+
+def plot_circle_density(z2, ax=None, title: str | None = None, kappa: float = 16.0, cmap: str = "magma",
+                        points: bool = True, labels=None):
+    """Features ``(N, 2)`` on S^1 drawn as a ring coloured by their von Mises KDE density
+    (the paper's Fig. 3, top row), with the samples as dots just inside the ring."""
+    z = _np(z2)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"expected 2-d features (N, 2), got {z.shape}")
+    ax = _ax(ax, figsize=(3.2, 3.2))
+    theta = np.arctan2(z[:, 1], z[:, 0])
+    grid = np.linspace(-np.pi, np.pi, 721)
+    dens = von_mises_kde(theta, grid, kappa)
+    r_in, r_out = 1.0, 1.22
+    tt, rr = np.meshgrid(grid, np.linspace(r_in, r_out, 2))
+    ax.pcolormesh(rr * np.cos(tt), rr * np.sin(tt), np.vstack([dens, dens]), cmap=cmap,
+                  shading="gouraud", vmin=0, vmax=max(dens.max(), 1 / np.pi))
+    circle = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(circle), np.sin(circle), color="k", lw=0.6, alpha=0.6)
+    if points:
+        colors = "k" if labels is None else [CLASS_COLORS[int(l) % 10] for l in _np(labels)]
+        r = 0.93
+        ax.scatter(r * np.cos(theta), r * np.sin(theta), s=4, c=colors, alpha=0.5, lw=0)
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_angle_densities(z2, labels, classes: Sequence[str], ax=None, kappa: float = 16.0,
+                         show: Sequence[int] | None = None):
+    """Per-class von Mises KDE of the feature angle arctan2(y, x) (the paper's Fig. 3, bottom)."""
+    z, y = _np(z2), _np(labels)
+    theta = np.arctan2(z[:, 1], z[:, 0])
+    grid = np.linspace(-np.pi, np.pi, 361)
+    ax = _ax(ax, figsize=(3.2, 2.0))
+    for c in (range(len(classes)) if show is None else show):
+        sel = theta[y == c]
+        if len(sel):
+            ax.plot(grid, von_mises_kde(sel, grid, kappa), color=CLASS_COLORS[c % 10], lw=1.2, label=classes[c])
+    ax.set_xlim(-np.pi, np.pi)
+    ax.set_xticks([-np.pi, 0, np.pi], ["−π", "0", "π"])
+    ax.set_xlabel("angle")
+    ax.set_ylabel("density")
+    return ax
+
+
+def plot_align_uniform(align, uniform, accuracy, ax=None, markers=None, labels=None, cmap: str = "viridis",
+                       colorbar: bool = True):
+    """Scatter of L_uniform (x) vs L_align (y) coloured by accuracy (the paper's Fig. 5).
+
+    Lower-left is better on both axes. ``markers`` (one per point) distinguish objectives.
+    """
+    a, u, acc = _np(align), _np(uniform), _np(accuracy)
+    ax = _ax(ax, figsize=(5.2, 4.0))
+    marker_set = ["o"] * len(a) if markers is None else list(markers)
+    sc = None
+    for m in dict.fromkeys(marker_set):
+        sel = np.array([mm == m for mm in marker_set])
+        sc = ax.scatter(u[sel], a[sel], c=acc[sel], cmap=cmap, vmin=acc.min(), vmax=acc.max(), marker=m,
+                        s=60, edgecolors="k", linewidths=0.5)
+    if labels is not None:
+        for x, y, t in zip(u, a, labels):
+            ax.annotate(t, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel(r"$\mathcal{L}_\mathrm{uniform}$ (lower is more uniform)")
+    ax.set_ylabel(r"$\mathcal{L}_\mathrm{align}$ (lower is better aligned)")
+    if colorbar and sc is not None:
+        plt.colorbar(sc, ax=ax, label="linear-probe accuracy (%)")
+    return ax
+
+
+def plot_gap_vs_m(ms, gaps, ax=None, label: str | None = None, color: str | None = None):
+    """|L_contrastive(M) - log M - limit| against the number of negatives M (log-log)."""
+    ax = _ax(ax)
+    ax.loglog(_np(ms), np.abs(_np(gaps)), marker="o", label=label, color=color)
+    ax.set_xlabel("number of negatives M")
+    ax.set_ylabel(r"$|\mathcal{L}_\mathrm{contrastive} - \log M - \mathrm{limit}|$")
+    if label:
+        ax.legend()
+    return ax
