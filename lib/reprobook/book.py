@@ -90,10 +90,12 @@ class ResultsTable(Directive):
         missing = "not run" in sum(body, [])
         out = [table]
         if missing:
-            note = nodes.paragraph(text=(
-                f"“not run”: no record yet. Produce one with "
-                f"`reprobook run {chapter}/{spec['notebook']} --scale short --seed 0` on a GPU "
-                f"(the record lands in results/{chapter}/{spec['notebook']}/)."))
+            note = nodes.paragraph()
+            note += nodes.Text("“not run”: no record yet. Produce one on a GPU with ")
+            note += nodes.literal(text=f"reprobook run {chapter}/{spec['notebook']} --scale short --seed 0")
+            note += nodes.Text("; the record lands in ")
+            note += nodes.literal(text=f"results/{chapter}/{spec['notebook']}/")
+            note += nodes.Text(" and appears here at the next build.")
             out.append(note)
         return out
 

@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"reprobook: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if type(e).__name__ != "PapermillExecutionError":
+            raise
+        print(f"reprobook: a notebook failed: {e.ename}: {e.evalue}\n(the executed notebook up to the "
+              f"failing cell is under runs/; no results record was written)", file=sys.stderr)
+        return 1
     return 0
 
 

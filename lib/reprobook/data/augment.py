@@ -97,6 +97,28 @@ def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
     return _hsv_to_rgb(torch.stack((h, hsv[:, 1], hsv[:, 2]), dim=1))
 
 
+# ---------------------------------------------------------------- geometry
+def resized_crop(x: Tensor, boxes: Tensor, size: int, flip: Tensor | None = None) -> Tensor:
+    """Crop each image to its box ``(i, j, h, w)`` and resize to ``size`` x ``size``
+    (bilinear, half-pixel centres as ``interpolate(align_corners=False)``), mirrored where
+    ``flip``; one ``grid_sample`` for the whole batch. ``x``: ``(B, 3, H, W)``, uint8 or float."""
+    B, _, H, W = x.shape
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x
+    i, j, h, w = boxes.to(x.dtype).unbind(1)
+    sx, sy = w / W, h / H
+    tx, ty = (2 * j + w) / W - 1, (2 * i + h) / H - 1
+    if flip is not None:
+        sx = torch.where(flip, -sx, sx)
+    zero = torch.zeros_like(sx)
+    theta = torch.stack((torch.stack((sx, zero, tx), 1), torch.stack((zero, sy, ty), 1)), 1)
+    grid = F.affine_grid(theta, [B, 3, size, size], align_corners=False)        # (B, S, S, 2)
+    # clamp to the crop's outer pixel centres: border pixels replicate as when resizing the crop
+    lo = torch.stack(((2 * j + 1) / W - 1, (2 * i + 1) / H - 1), 1).view(B, 1, 1, 2)
+    hi = torch.stack(((2 * (j + w) - 1) / W - 1, (2 * (i + h) - 1) / H - 1), 1).view(B, 1, 1, 2)
+    grid = torch.maximum(torch.minimum(grid, hi), lo)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 # ---------------------------------------------------------------- transforms
 class ToFloat:
     """uint8 ``[0, 255]`` -> float ``[0, 1]`` (a no-op on float input)."""
@@ -152,16 +174,9 @@ class RandomResizedCrop:
     def __call__(self, x: Tensor, g: torch.Generator | None = None) -> Tensor:
         _check_batch(x)
         B, _, H, W = x.shape
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x
-        i, j, h, w = self.sample_params(B, H, W, g, x.device).to(x.dtype).unbind(1)
-        sx, sy = w / W, h / H
-        tx, ty = (2 * j + w) / W - 1, (2 * i + h) / H - 1
-        if self.flip_p > 0:
-            sx = torch.where(_bernoulli(g, B, self.flip_p, x.device), -sx, sx)
-        zero = torch.zeros_like(sx)
-        theta = torch.stack((torch.stack((sx, zero, tx), 1), torch.stack((zero, sy, ty), 1)), 1)
-        grid = F.affine_grid(theta, [B, 3, self.size, self.size], align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        boxes = self.sample_params(B, H, W, g, x.device)
+        flip = _bernoulli(g, B, self.flip_p, x.device) if self.flip_p > 0 else None
+        return resized_crop(x, boxes, self.size, flip)
 
     def __repr__(self):
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio}, flip_p={self.flip_p})"
@@ -233,24 +248,27 @@ class ColorJitter:
     def __call__(self, x: Tensor, g: torch.Generator | None = None) -> Tensor:
         _check_batch(x)
         factors, order, apply = self.sample_params(x.shape[0], g, x.device)
-        factors = factors.to(x.dtype)
-        if x.device.type == "cpu":
-            # index the samples that take each op at each position: each op runs once per sample
-            out = x.clone()
-            for pos in range(4):
-                for k, op in enumerate(self.OPS):
-                    if self.ranges[k] is None:
-                        continue
-                    idx = torch.nonzero((order[:, pos] == k) & apply).squeeze(1)
-                    if idx.numel():
-                        out[idx] = op(out[idx], factors[idx, k])
-            return out
-        # on accelerators: masked full-batch ops, no host synchronisation
+        apply_fn = self.apply_indexed if x.device.type == "cpu" else self.apply_masked
+        return apply_fn(x, factors.to(x.dtype), order, apply)
+
+    def _active(self):
+        return [(k, op) for k, op in enumerate(self.OPS) if self.ranges[k] is not None]
+
+    def apply_indexed(self, x: Tensor, factors: Tensor, order: Tensor, apply: Tensor) -> Tensor:
+        """Each op runs once per sample, on the samples that take it at each position (CPU)."""
+        out = x.clone()
+        for pos in range(4):
+            for k, op in self._active():
+                idx = torch.nonzero((order[:, pos] == k) & apply).squeeze(1)
+                if idx.numel():
+                    out[idx] = op(out[idx], factors[idx, k])
+        return out
+
+    def apply_masked(self, x: Tensor, factors: Tensor, order: Tensor, apply: Tensor) -> Tensor:
+        """Masked full-batch ops: no host synchronisation (accelerators)."""
         out = x
         for pos in range(4):
-            for k, op in enumerate(self.OPS):
-                if self.ranges[k] is None:
-                    continue
+            for k, op in self._active():
                 chosen = (order[:, pos] == k).view(-1, 1, 1, 1)
                 out = torch.where(chosen, op(out, factors[:, k]), out)
         return torch.where(apply.view(-1, 1, 1, 1), out, x)

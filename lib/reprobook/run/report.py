@@ -4,7 +4,7 @@
 
 * prints the metrics rounded (what nbval compares),
 * glues each one (``{glue:text}`name``` in the notebook's prose shows it),
-* emits them as ``application/vnd.reprobook.metrics+json`` (what the chapter's results
+* stores them in the output's metadata under ``reprobook.metrics`` (what the chapter's results
   table reads from the executed smoke twin), and
 * when run by ``reprobook run``, merges them into the file named by ``$REPROBOOK_METRICS``,
   from which the runner writes the results record.
@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-METRICS_MIME = "application/vnd.reprobook.metrics+json"
+METADATA_KEY = "reprobook"
 GLUE_PREFIX = "application/papermill.record/"   # myst-nb's glue format
 METRICS_ENV = "REPROBOOK_METRICS"
 
@@ -45,7 +45,7 @@ def report(digits: int = 2, **metrics) -> dict:
     rounded = {k: _rounded(v, digits) for k, v in metrics.items()}
     width = max((len(k) for k in rounded), default=0)
     text = "\n".join(f"{k:<{width}}  {v}" for k, v in rounded.items())
-    _display({"text/plain": text, METRICS_MIME: rounded})
+    _display({"text/plain": text}, {METADATA_KEY: {"metrics": rounded}})
     for k, v in rounded.items():
         _display({GLUE_PREFIX + "text/plain": repr(v) if isinstance(v, str) else str(v)},
                  {"scrapbook": {"name": k, "mime_prefix": GLUE_PREFIX}})
@@ -65,8 +65,5 @@ def metrics_from_notebook(nb) -> dict:
     found: dict = {}
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if METRICS_MIME in data:
-                value = data[METRICS_MIME]
-                found.update(json.loads(value) if isinstance(value, str) else value)
+            found.update(out.get("metadata", {}).get(METADATA_KEY, {}).get("metrics", {}))
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +16,13 @@ from .scales import check_scale
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 RUNS = REPO_ROOT / "runs"
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -66,13 +74,14 @@ def execute(ref: nbs.NotebookRef, output: Path, parameters: dict | None = None,
 
 
 def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = None,
-        params: dict | None = None, record: bool = True, progress: bool = True) -> list[Path]:
+        params: dict | None = None, record: bool = True, progress: bool = True,
+        book: Path = nbs.BOOK, runs: Path = RUNS) -> list[Path]:
     """Run every notebook of ``target`` (``CHAPTER`` or ``CHAPTER/NOTEBOOK``); return record paths.
 
     A record is written only after the notebook finished without error, and atomically.
     """
     check_scale(scale)
-    refs = nbs.resolve(target)
+    refs = nbs.resolve(target, book)
     if not refs:
         raise ValueError(f"{target} has no notebooks")
     written = []
@@ -81,7 +90,7 @@ def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = N
         if device is not None:
             given["device"] = device
         full = check_parameters(ref, given)
-        out = RUNS / ref.chapter / f"{ref.name}-{scale}-seed{seed}.ipynb"
+        out = runs / ref.chapter / f"{ref.name}-{scale}-seed{seed}.ipynb"
         fd, metrics_file = tempfile.mkstemp(prefix="reprobook-metrics-", suffix=".json")
         os.close(fd)
         os.remove(metrics_file)
@@ -89,7 +98,7 @@ def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = N
         os.environ[METRICS_ENV] = metrics_file
         t0 = time.perf_counter()
         try:
-            print(f"running {ref.key} at scale={scale} seed={seed} -> {out.relative_to(REPO_ROOT)}")
+            print(f"running {ref.key} at scale={scale} seed={seed} -> {out}")
             execute(ref, out, given, progress=progress)
             wall = time.perf_counter() - t0
             metrics = json.loads(Path(metrics_file).read_text()) if os.path.exists(metrics_file) else {}
@@ -103,19 +112,22 @@ def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = N
         if record:
             path = record_path(ref.chapter, ref.name, scale, seed)
             write_json_atomic(path, make_record(ref.chapter, ref.name, scale, seed, full, metrics,
-                                                wall, device, str(out.relative_to(REPO_ROOT))))
-            print(f"  {len(metrics)} metrics in {wall:.1f} s -> {path.relative_to(REPO_ROOT)}")
+                                                wall, device, _rel(out)))
+            print(f"  {len(metrics)} metrics in {wall:.1f} s -> {path}")
             written.append(path)
     return written
 
 
-def golden(target: str | None = None, progress: bool = True) -> list[Path]:
+def golden(target: str | None = None, progress: bool = True, book: Path = nbs.BOOK) -> list[Path]:
     """Regenerate the executed smoke twins (seed 0, default parameters) of ``target`` or all."""
-    refs = nbs.resolve(target) if target else nbs.notebooks()
+    refs = nbs.resolve(target, book) if target else nbs.notebooks(book=book)
     done = []
     for ref in refs:
         t0 = time.perf_counter()
-        execute(ref, ref.twin, None, progress=progress)
+        # executed under runs/ first: a failed run keeps the old twin and leaves the partial one there
+        partial = RUNS / ref.chapter / f"{ref.name}-golden.ipynb"
+        execute(ref, partial, None, progress=progress)
+        shutil.move(partial, ref.twin)
         print(f"{ref.key}: twin regenerated in {time.perf_counter() - t0:.1f} s")
         done.append(ref.twin)
     return done
@@ -127,7 +139,7 @@ def twin_mismatches(ref: nbs.NotebookRef) -> list[str]:
     import nbformat
 
     if not ref.twin.exists():
-        return [f"{ref.twin.relative_to(REPO_ROOT)} is missing: run `make golden`"]
+        return [f"{_rel(ref.twin)} is missing: run `make golden`"]
     src = jupytext.read(ref.source)
     twin = nbformat.read(ref.twin, as_version=4)
     a = [(c.cell_type, c.source.strip()) for c in src.cells]

@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from reprobook.eval import extract_features, knn_accuracy, linear_probe
+
+
+def _blobs(n=300, d=8, c=3, seed=0, spread=0.3):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(c, d, generator=g) * 3
+    y = torch.arange(n) % c
+    return centers[y] + spread * torch.randn(n, d, generator=g), y
+
+
+def test_linear_probe_separates_blobs_and_fails_on_noise():
+    x_all, y_all = _blobs(n=600)
+    r = linear_probe(x_all[:300], y_all[:300], x_all[300:], y_all[300:], epochs=30,
+                     generator=torch.Generator().manual_seed(0))
+    assert r.test_acc == 100.0
+    noise = torch.randn(600, 8, generator=torch.Generator().manual_seed(3))
+    r = linear_probe(noise[:300], y_all[:300], noise[300:], y_all[300:], epochs=30,
+                     generator=torch.Generator().manual_seed(0))
+    assert r.test_acc < 50
+
+
+def test_linear_probe_rejects_bad_input():
+    x, y = _blobs()
+    with pytest.raises(ValueError, match=r"labels must be \(300,\)"):
+        linear_probe(x, y[:10], x, y)
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        linear_probe(bad, y, x, y)
+
+
+def test_knn_closed_case():
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = torch.tensor([0, 0, 1, 1])
+    test = torch.tensor([[1.0, 0.05], [0.05, 1.0]])
+    assert knn_accuracy(train, labels, test, torch.tensor([0, 1]), k=2) == 100.0
+    assert knn_accuracy(train, labels, test, torch.tensor([1, 0]), k=2, tau=None) == 0.0
+
+
+def test_extract_features_batches_and_restores_mode():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.BatchNorm1d(5))
+    net.train()
+    x = torch.rand(10, 3, 2, 2)
+    f = extract_features(net, x, batch_size=3)
+    assert f.shape == (10, 5) and net.training
+    net.eval()
+    torch.testing.assert_close(f, net(x))
