@@ -16,7 +16,7 @@ from ._checks import check_features, check_same_shape
 
 
 def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | None = None,
-             tau: float = 0.07, reduction: str = "mean") -> torch.Tensor:
+             tau: float = 0.07, reduction: str = "mean", check: bool = True) -> torch.Tensor:
     r"""Contrastive loss, Eq. (1) of Wang & Isola (2020) (van den Oord et al. 2018's InfoNCE):
 
     .. math:: \mathcal{L}_\text{contrastive}(f;\tau,M) = \mathbb{E}\left[-\log
@@ -27,10 +27,11 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | N
       per query, or None for in-batch negatives: the keys of the other B-1 queries (M = B-1).
 
     Features are used as given (normalise them for the hypersphere form). ``reduction``:
-    ``mean``, ``sum`` or ``none`` (per-query losses ``(B,)``).
+    ``mean``, ``sum`` or ``none`` (per-query losses ``(B,)``). ``check=False`` skips the
+    NaN/inf check (a GPU sync); shapes are always checked.
     """
-    check_features(query, "query")
-    check_features(key, "key")
+    check_features(query, "query", values=check)
+    check_features(key, "key", values=check)
     check_same_shape(query, key, ("query", "key"))
     if tau <= 0:
         raise ValueError(f"tau must be positive, got {tau}")
@@ -52,9 +53,20 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | N
         neg = torch.einsum("bd,bmd->bm", query, negatives)          # (B, M)
     else:
         raise ValueError(f"negatives must be (M, D) or (B, M, D), got {tuple(negatives.shape)}")
+    return info_nce_from_similarities(pos, neg, tau, reduction)
+
+
+def info_nce_from_similarities(pos: torch.Tensor, neg: torch.Tensor, tau: float,
+                               reduction: str = "mean") -> torch.Tensor:
+    """Eq. (1) from precomputed similarities: ``pos`` ``(B, 1)`` = f(x).f(y), ``neg`` ``(B, M)``
+    = f(x).f(x_i^-). Cross-entropy of the logits ``[pos, neg] / tau`` with the positive first."""
+    if pos.ndim != 2 or pos.shape[1] != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0]:
+        raise ValueError(f"pos must be (B, 1) and neg (B, M), got {tuple(pos.shape)} and {tuple(neg.shape)}")
     logits = torch.cat([pos, neg], dim=1) / tau                     # (B, 1 + M)
-    target = torch.zeros(B, dtype=torch.long, device=query.device)
-    return F.cross_entropy(logits.float(), target, reduction=reduction)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()                                     # the log-sum-exp in fp32
+    target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits, target, reduction=reduction)
 
 
 def contrastive_limit(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor,

@@ -18,12 +18,13 @@ def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0, check: bool
               \lVert f(x) - f(y) \rVert_2^\alpha
 
     ``x``, ``y``: ``(N, D)`` L2-normalised features of the N positive pairs; ``alpha > 0``.
-    Returns a scalar in ``[0, 2^alpha]`` (0 iff every pair coincides).
+    Returns a scalar in ``[0, 2^alpha]`` (0 iff every pair coincides). ``check=False`` skips
+    the value checks (finite, unit norm) that synchronise with a GPU; shapes are always checked.
     """
+    check_features(x, "x", values=check)
+    check_features(y, "y", values=check)
+    check_same_shape(x, y)
     if check:
-        check_features(x, "x")
-        check_features(y, "y")
-        check_same_shape(x, y)
         check_normalized(x, "x")
         check_normalized(y, "y")
     if alpha <= 0:
@@ -45,8 +46,8 @@ def uniform_loss(x: torch.Tensor, t: float = 2.0, check: bool = True) -> torch.T
     Computed as a log-sum-exp, so it stays finite for large ``t`` where ``exp().mean().log()``
     underflows to -inf.
     """
+    check_features(x, "x", values=check)
     if check:
-        check_features(x, "x")
         check_normalized(x, "x")
     if x.shape[0] < 2:
         raise ValueError(f"uniform_loss needs at least 2 samples, got {x.shape[0]}")
@@ -57,8 +58,9 @@ def uniform_loss(x: torch.Tensor, t: float = 2.0, check: bool = True) -> torch.T
 
 
 def align_uniform_loss(x: torch.Tensor, y: torch.Tensor, lam: float = 1.0, alpha: float = 2.0,
-                       t: float = 2.0) -> torch.Tensor:
+                       t: float = 2.0, check: bool = True) -> torch.Tensor:
     r"""The paper's direct objective :math:`\mathcal{L}_\text{align} + \lambda\,
     (\mathcal{L}_\text{uniform}(x) + \mathcal{L}_\text{uniform}(y))/2`, as in the official
     STL-10 example (uniformity averaged over the two views)."""
-    return align_loss(x, y, alpha) + lam * (uniform_loss(x, t) + uniform_loss(y, t)) / 2
+    return (align_loss(x, y, alpha, check)
+            + lam * (uniform_loss(x, t, check) + uniform_loss(y, t, check)) / 2)

@@ -65,8 +65,9 @@ def show_images(images, labels=None, classes: Sequence[str] | None = None, ncols
 
 
 def bar_compare(values: Mapping[str, float], ax=None, ylabel: str = "", reference: Mapping[str, float] | None = None,
-                fmt: str = "{:.1f}"):
-    """Bars of ``values`` per method (coloured by method), with optional reference markers."""
+                fmt: str = "{:.1f}", labels: Mapping[str, str] | None = None):
+    """Bars of ``values`` per method (coloured by method, tick ``labels[name]`` if given), with
+    optional reference markers."""
     ax = _ax(ax)
     names = list(values)
     xs = np.arange(len(names))
@@ -78,7 +79,7 @@ def bar_compare(values: Mapping[str, float], ax=None, ylabel: str = "", referenc
         for x, n in zip(xs, names):
             if n in reference:
                 ax.plot([x - 0.3, x + 0.3], [reference[n]] * 2, color="k", lw=1.5, ls="--")
-    ax.set_xticks(xs, [n.replace("_", " ") for n in names])
+    ax.set_xticks(xs, [(labels or {}).get(n, n.replace("_", " ")) for n in names])
     ax.set_ylabel(ylabel)
     ax.grid(axis="x", visible=False)
     return ax
@@ -94,10 +95,15 @@ def von_mises_kde(angles, grid, kappa: float = 16.0) -> np.ndarray:
     return np.exp(kappa * (np.cos(grid - angles) - 1) - log_norm).mean(axis=1)
 
 
-def plot_circle_density(z2, ax=None, title: str | None = None, kappa: float = 16.0, cmap: str = "magma",
+def plot_circle_density(z2, ax=None, title: str | None = None, kappa: float = 16.0, color: str = "#333333",
                         points: bool = True, labels=None):
     """Features ``(N, 2)`` on S^1 drawn as a ring coloured by their von Mises KDE density
-    (the paper's Fig. 3, top row), with the samples as dots just inside the ring."""
+    (the paper's Fig. 3, top row), with the samples as dots inside the ring (at a random radius,
+    fixed per sample, so that dense arcs look dense), coloured by class when ``labels`` given.
+    The ring fades from white (no density) to ``color``."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    cmap = LinearSegmentedColormap.from_list("density", ["#ffffff", color])
     z = _np(z2)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"expected 2-d features (N, 2), got {z.shape}")
@@ -113,8 +119,8 @@ def plot_circle_density(z2, ax=None, title: str | None = None, kappa: float = 16
     ax.plot(np.cos(circle), np.sin(circle), color="k", lw=0.6, alpha=0.6)
     if points:
         colors = "k" if labels is None else [CLASS_COLORS[int(l) % 10] for l in _np(labels)]
-        r = 0.93
-        ax.scatter(r * np.cos(theta), r * np.sin(theta), s=4, c=colors, alpha=0.5, lw=0)
+        r = np.random.default_rng(0).uniform(0.6, 0.95, len(theta))
+        ax.scatter(r * np.cos(theta), r * np.sin(theta), s=3, c=colors, alpha=0.6, lw=0)
     ax.set_aspect("equal")
     ax.set_xlim(-1.3, 1.3)
     ax.set_ylim(-1.3, 1.3)
@@ -139,6 +145,23 @@ def plot_angle_densities(z2, labels, classes: Sequence[str], ax=None, kappa: flo
     ax.set_xticks([-np.pi, 0, np.pi], ["−π", "0", "π"])
     ax.set_xlabel("angle")
     ax.set_ylabel("density")
+    return ax
+
+
+def plot_pair_distances(z1, z2, ax=None, color: str | None = None, bins: int = 40, title: str | None = None):
+    """Histogram of squared distances ||f(x) - f(y)||^2 of positive pairs, in [0, 4] (the
+    paper's Fig. 3 alignment panel), with the mean marked."""
+    d = ((_np(z1) - _np(z2)) ** 2).sum(axis=1)
+    ax = _ax(ax, figsize=(3.2, 2.0))
+    ax.hist(d, bins=bins, range=(0, 4), color=color, alpha=0.85)
+    ax.axvline(d.mean(), color="k", lw=1, ls="--")
+    ax.annotate(f"mean {d.mean():.2f}", (d.mean(), ax.get_ylim()[1] * 0.9), xytext=(4, 0),
+                textcoords="offset points", fontsize=8)
+    ax.set_xlim(0, 4)
+    ax.set_xlabel(r"$\|f(x)-f(y)\|_2^2$")
+    ax.set_ylabel("pairs")
+    if title:
+        ax.set_title(title)
     return ax
 
 
