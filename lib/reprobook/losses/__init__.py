@@ -1,3 +1,4 @@
 """Losses, one module per family, each with its paper's equation in the docstring."""
 from .contrastive import contrastive_limit, info_nce, info_nce_from_similarities
 from .hypersphere import align_loss, align_uniform_loss, uniform_loss
+from .supcon import SupConLoss, supcon_loss, supcon_terms
