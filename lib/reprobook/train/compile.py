@@ -4,13 +4,40 @@ from __future__ import annotations
 import warnings
 
 import torch
+from torch import nn
 
 
-def maybe_compile(module: torch.nn.Module, enabled: bool = True, **kwargs) -> torch.nn.Module:
-    """``torch.compile(module)`` when enabled and supported, else ``module`` unchanged.
+class CompiledOrEager(nn.Module):
+    """Calls the compiled module; if compilation fails on the first call (no compiler toolchain,
+    an unsupported op or platform), warns once and runs the eager module from then on. The two
+    share parameters, so optimisers and checkpoints see one model."""
 
-    Compilation is attempted only on CUDA (on CPU it costs minutes for smoke runs that take
-    seconds). Any failure to compile gives a warning and the eager module.
+    def __init__(self, module: nn.Module, **compile_kwargs):
+        super().__init__()
+        self.module = module
+        self._compiled = torch.compile(module, **compile_kwargs)
+        self._eager = False
+        self._checked = False
+
+    def forward(self, *args, **kwargs):
+        if self._eager:
+            return self.module(*args, **kwargs)
+        if self._checked:
+            return self._compiled(*args, **kwargs)
+        try:
+            out = self._compiled(*args, **kwargs)
+        except Exception as e:   # compilation happens lazily, on the first call
+            warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); running eagerly")
+            self._eager = True
+            return self.module(*args, **kwargs)
+        self._checked = True
+        return out
+
+
+def maybe_compile(module: nn.Module, enabled: bool = True, **kwargs) -> nn.Module:
+    """A :class:`CompiledOrEager` wrapper when enabled and the module is on CUDA, else ``module``.
+
+    On CPU compilation is skipped: it costs minutes for smoke runs that take seconds.
     """
     if not enabled:
         return module
@@ -18,7 +45,7 @@ def maybe_compile(module: torch.nn.Module, enabled: bool = True, **kwargs) -> to
     if device.type != "cuda":
         return module
     try:
-        return torch.compile(module, **kwargs)
-    except Exception as e:  # missing compiler toolchain, unsupported platform, ...
+        return CompiledOrEager(module, **kwargs)
+    except Exception as e:
         warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
         return module

@@ -1,0 +1,207 @@
+"""Chapter 05 (book/05-supcon): supervised contrastive learning.
+
+Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020 (arXiv 2004.11362); official
+code HobbitLong/SupContrast. Three ways to train one encoder:
+
+* ``cross_entropy``: encoder + linear classifier, trained end to end (the official ``main_ce.py``);
+* ``supcon``: :class:`~reprobook.losses.SupConLoss` with labels on two views, then a linear
+  classifier on the frozen encoder;
+* ``simclr``: the same loss without labels (NT-Xent), then a linear classifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..data import Compose, Normalize, RandomResizedCrop, corrupt, eval_transform, simclr_augment
+from ..eval import accuracy, extract_features, linear_probe
+from ..losses import SupConLoss
+from ..models import ContrastiveModel, build_encoder
+from ..run.scales import configure
+from ..train import fit_supervised, fit_two_views, make_generator
+from .common import CifarData, cifar_data
+
+METHODS = ("cross_entropy", "supcon", "simclr")
+
+#: linear-evaluation top-1 (%) of the official README (ResNet-50), the paper's Table 2 recipe
+PAPER_TOP1 = {
+    "cifar10": {"cross_entropy": 95.0, "supcon": 96.0, "simclr": 93.6},
+    "cifar100": {"cross_entropy": 75.3, "supcon": 76.5, "simclr": 70.7},
+}
+
+_SMALL = dict(name="small", width=16, stem_stride=2)
+_SMOKE = dict(dataset="cifar10", encoder=_SMALL, out_dim=128, batch_size=128, lr=0.1, weight_decay=1e-4,
+              warmup_epochs=0, tau=0.1, simclr_tau=0.5, probe_epochs=40, compile=False)
+_SHORT = dict(dataset="cifar10", encoder=dict(name="resnet18"), out_dim=128, train_per_class=None,
+              test_per_class=None, batch_size=1024, lr=0.5, weight_decay=1e-4, warmup_epochs=5, tau=0.1,
+              simclr_tau=0.5, probe_epochs=30, compile=True)
+# the official recipe: ResNet-50, batch 1024, lr 0.5 cosine, 1000 epochs, tau 0.1 (SimCLR 0.5)
+_PAPER = dict(_SHORT, encoder=dict(name="resnet50"), epochs=1000, warmup_epochs=10, probe_epochs=100)
+
+CONFIGS = {
+    "method": {
+        "smoke": dict(_SMOKE, train_per_class=100, test_per_class=100, epochs=8),
+        "short": dict(_SHORT, epochs=30),
+        "paper": dict(_PAPER),
+    },
+    "compare": {
+        "smoke": dict(_SMOKE, train_per_class=300, test_per_class=100, epochs=12),
+        "short": dict(_SHORT, epochs=100),
+        "paper": dict(_PAPER),
+    },
+    "robustness": {
+        "smoke": dict(_SMOKE, train_per_class=300, test_per_class=50, epochs=12),
+        "short": dict(_SHORT, epochs=100),
+        "paper": dict(_PAPER),
+    },
+    "stability": {
+        "smoke": dict(_SMOKE, train_per_class=100, test_per_class=100, epochs=8, taus=[0.05, 0.1, 0.3, 1.0],
+                      batch_sizes=[32, 64, 128]),
+        "short": dict(_SHORT, epochs=40, taus=[0.05, 0.1, 0.3, 0.5, 1.0], batch_sizes=[128, 256, 512, 1024]),
+        "paper": dict(_PAPER, taus=[0.05, 0.1, 0.3, 0.5, 1.0], batch_sizes=[256, 512, 1024, 2048, 6144]),
+    },
+}
+
+
+def config(notebook: str, scale: str, **overrides):
+    """The configuration of one of this chapter's notebooks (``method``, ``compare``,
+    ``robustness``, ``stability``) at ``scale``."""
+    if notebook not in CONFIGS:
+        raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
+    return configure(CONFIGS[notebook], scale, **overrides)
+
+
+def load(cfg, seed: int = 0, device="auto") -> CifarData:
+    return cifar_data(cfg.dataset, cfg.train_per_class, cfg.test_per_class, seed, device)
+
+
+def two_crop_augment(data: CifarData, size: int = 32):
+    """The official TwoCropTransform's view: RandomResizedCrop(32, 0.2-1) + flip,
+    ColorJitter(0.4, 0.4, 0.4, 0.1) p=0.8, grayscale p=0.2 (each call draws one view)."""
+    return simclr_augment(size, data.mean, data.std, scale=(0.2, 1.0))
+
+
+def crop_flip_augment(data: CifarData, size: int = 32):
+    """The cross-entropy baseline's augmentation (official main_ce.py): RandomResizedCrop + flip."""
+    return Compose([RandomResizedCrop(size, (0.2, 1.0), flip_p=0.5), Normalize(data.mean, data.std)],
+                   channels_last=True)
+
+
+@dataclass
+class Trained:
+    method: str
+    encoder: nn.Module
+    classifier: nn.Module | None          # only for cross-entropy (trained end to end)
+    history: list = field(default_factory=list)
+    hparams: dict = field(default_factory=dict)
+
+
+def train(cfg, data: CifarData, method: str, seed: int = 0, progress: bool = True, form: str = "out",
+          **overrides) -> Trained:
+    """Train an encoder with ``method``; ``overrides`` may set ``tau``, ``batch_size``, ``epochs``, ``lr``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    unknown = set(overrides) - {"tau", "batch_size", "epochs", "lr"}
+    if unknown:
+        raise ValueError(f"unknown override(s) {sorted(unknown)}; valid: tau, batch_size, epochs, lr")
+    hp = {k: overrides.get(k, cfg[k]) for k in ("batch_size", "epochs", "lr")}
+    hp["lr"] = overrides.get("lr", cfg.lr * hp["batch_size"] / cfg.batch_size)   # linear scaling
+    torch.manual_seed(seed)
+    encoder = build_encoder(**cfg.encoder).to(data.device)
+    g = make_generator(seed, data.device)
+    common = dict(epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"], weight_decay=cfg.weight_decay,
+                  warmup_epochs=cfg.warmup_epochs, generator=g, progress=progress, desc=method)
+    if method == "cross_entropy":
+        classifier = nn.Linear(encoder.feat_dim, len(data.classes)).to(data.device)
+        model = nn.Sequential(encoder, classifier)
+        result = fit_supervised(model, data.train_x, data.train_y, augment=crop_flip_augment(data), **common)
+        return Trained(method, encoder, classifier, result.history, hp)
+    tau = overrides.get("tau", cfg.tau if method == "supcon" else cfg.simclr_tau)
+    model = ContrastiveModel(encoder, cfg.out_dim, hidden_dim=encoder.feat_dim)
+    loss = SupConLoss(tau=tau, form=form)
+    use_labels = method == "supcon"
+
+    def objective(z1, z2, y):
+        return loss(torch.stack([z1, z2], dim=1), y if use_labels else None, check=False)
+
+    result = fit_two_views(model, objective, data.train_x, data.train_y, augment=two_crop_augment(data), **common)
+    return Trained(method, encoder, None, result.history, {**hp, "tau": tau, "form": form})
+
+
+def linear_eval(trained: Trained, data: CifarData, cfg, seed: int = 0, test_x: torch.Tensor | None = None):
+    """Top-1 % on ``test_x`` (default: the clean test set). Cross-entropy models use their own
+    classifier; contrastive ones a linear probe fitted on frozen clean training features.
+    Returns ``(accuracy, predict)`` where ``predict(images)`` gives logits for other test sets."""
+    tf = eval_transform(data.mean, data.std)
+    if trained.classifier is not None:
+        net = nn.Sequential(trained.encoder, trained.classifier)
+
+        def predict(x):
+            return extract_features(net, x, tf)
+    else:
+        f_train = extract_features(trained.encoder, data.train_x, tf)
+        f_test = extract_features(trained.encoder, data.test_x, tf)
+        probe = linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=cfg.probe_epochs,
+                             generator=make_generator(seed, data.device))
+        mean, std = f_train.mean(0), f_train.std(0).clamp_min(1e-6)
+
+        def predict(x):
+            with torch.no_grad():
+                return probe.classifier((extract_features(trained.encoder, x, tf) - mean) / std)
+    x = data.test_x if test_x is None else test_x
+    return accuracy(predict(x), data.test_y), predict
+
+
+def corruption_accuracy(predict, data: CifarData, severities=range(1, 6), seed: int = 0,
+                        corruptions=None) -> dict[tuple[str, int], float]:
+    """Top-1 % of ``predict`` on every (corruption, severity) of the test set (same noise for all models)."""
+    from ..data import CORRUPTIONS
+
+    out = {}
+    for name in corruptions or CORRUPTIONS:
+        for s in severities:
+            x = corrupt(data.test_x, name, s, make_generator(seed + 1000 * s, "cpu"))
+            out[(name, s)] = accuracy(predict(x), data.test_y)
+    return out
+
+
+# ---------------------------------------------------------------- the gradient argument (Sec. 3.2.3)
+def positive_weights(z: torch.Tensor, labels: torch.Tensor, tau: float) -> dict[str, list]:
+    r"""How each form weights the positives in the gradient with respect to an anchor ``z_i``.
+
+    For both forms :math:`\partial\mathcal{L}_i/\partial z_i = \frac{1}{\tau}\big(\sum_{a\in A(i)}
+    P_{ia} z_a - \sum_{p\in P(i)} w_{ip} z_p\big)`, with :math:`P_{ia}` the softmax over A(i). The
+    weights on the positives differ: :math:`w^{out}_{ip} = 1/|P(i)|` (every positive counts the
+    same) and :math:`w^{in}_{ip} = e^{z_i\cdot z_p/\tau}/\sum_{p'} e^{z_i\cdot z_{p'}/\tau}`
+    (positives already close to the anchor dominate; hard positives are down-weighted).
+
+    ``z`` ``(N, D)`` normalised embeddings (all views), ``labels`` ``(N,)``. Returns per
+    (anchor, positive) pair its similarity and the two weights.
+    """
+    sim = z @ z.T
+    out = {"similarity": [], "w_out": [], "w_in": []}
+    for i in range(len(z)):
+        pos = (labels == labels[i]).nonzero().squeeze(1)
+        pos = pos[pos != i]
+        if len(pos) == 0:
+            continue
+        s = sim[i, pos]
+        out["similarity"] += s.tolist()
+        out["w_out"] += [1.0 / len(pos)] * len(pos)
+        out["w_in"] += torch.softmax(s / tau, dim=0).tolist()
+    return out
+
+
+def analytic_gradient(z: torch.Tensor, labels: torch.Tensor, i: int, tau: float, form: str) -> torch.Tensor:
+    """The gradient of anchor ``i``'s loss with respect to ``z_i`` from the formula above
+    (compared with autograd in the method notebook and the tests)."""
+    sim = z @ z[i] / tau
+    mask = torch.ones(len(z), dtype=torch.bool)
+    mask[i] = False
+    p_ia = torch.softmax(sim[mask], dim=0)
+    pos = (labels == labels[i]) & mask
+    w = (torch.full((int(pos.sum()),), 1.0 / int(pos.sum()), dtype=z.dtype) if form == "out"
+         else torch.softmax(sim[pos], dim=0))
+    return (p_ia @ z[mask] - w @ z[pos]) / tau
