@@ -10,47 +10,19 @@ included. ``--record`` writes results/benchmarks/supcon-<model>-<device>.json.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import time
-from datetime import datetime, timezone
-from pathlib import Path
-
 import torch
 
+from bench_common import cifar10, device_name, parser, seconds_per_call, setup, write_record
 from reprobook.data import CIFAR_MEAN, CIFAR_STD, TensorBatches, simclr_augment
 from reprobook.losses import SupConLoss
 from reprobook.models import ContrastiveModel, build_encoder
-from reprobook.train import autocast_for, maybe_compile, resolve_device
+from reprobook.train import autocast_for, maybe_compile
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="resnet18")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=None, help="images per step (views = 2x); default 1024 on CUDA, 32 on CPU")
-    p.add_argument("--steps", type=int, default=None, help="timed steps (default 50 on CUDA, 3 on CPU)")
-    p.add_argument("--compile", action="store_true", help="torch.compile encoder + head (falls back to eager)")
-    p.add_argument("--record", action="store_true")
-    args = p.parse_args(argv)
-    device = resolve_device(args.device)
-    cuda = device.type == "cuda"
-    B = args.batch_size or (1024 if cuda else 32)
-    steps = args.steps or (50 if cuda else 3)
-    warmup = 15 if cuda else 1
-    torch.backends.cudnn.benchmark = cuda
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    try:
-        from reprobook.data import load_cifar
-        x, y = load_cifar("cifar10", "train", download=False).tensors(device)
-        source = "CIFAR-10 train"
-    except Exception as e:
-        x = torch.randint(0, 256, (max(4 * B, 8192), 3, 32, 32), dtype=torch.uint8, device=device)
-        y = torch.randint(0, 10, (len(x),), device=device)
-        source = f"random uint8 ({e.__class__.__name__})"
+    args = parser(__doc__, "images per step (views = 2x); default 1024 on CUDA, 32 on CPU").parse_args(argv)
+    device, B, steps, warmup = setup(args, cuda_batch=1024, cpu_batch=32)
+    x, y, source = cifar10(device, "train", min_size=max(4 * B, 8192))
     g = torch.Generator(device=device).manual_seed(0)
     batches = TensorBatches(x, y, B, generator=g)
     aug = simclr_augment(32, CIFAR_MEAN["cifar10"], CIFAR_STD["cifar10"], scale=(0.2, 1.0))
@@ -60,48 +32,34 @@ def main(argv=None):
     net = maybe_compile(model, args.compile)
     loss_fn = SupConLoss(0.1)
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-4)
-    it = iter(batches)
+    stream = iter(())
 
     def step():
-        nonlocal it
-        try:
-            xb, yb, _ = next(it)
-        except StopIteration:
-            it = iter(batches)
-            xb, yb, _ = next(it)
-        views = torch.cat([aug(xb, g), aug(xb, g)])
+        nonlocal stream
+        batch = next(stream, None)
+        if batch is None:
+            stream = iter(batches)
+            batch = next(stream)
+        xb, yb, _ = batch
         with autocast_for(device):
-            z = net(views)
+            z = net(torch.cat([aug(xb, g), aug(xb, g)]))
         z1, z2 = z.float().chunk(2)
         loss = loss_fn(torch.stack([z1, z2], 1), yb, check=False)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / steps
-    views_per_s = 2 * B / dt
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    compiled = args.compile and cuda and not getattr(net, "_eager", True)
-    print(f"device: {name}; model {args.model}; batch {B} images = {2 * B} views; compile: {compiled}; data: {source}")
+    views_per_s = 2 * B / seconds_per_call(step, device, steps, warmup)
+    compiled = bool(args.compile and device.type == "cuda" and not getattr(net, "_eager", True))
+    print(f"device: {device_name(device)}; model {args.model}; batch {B} images = {2 * B} views; "
+          f"compile: {compiled}; data: {source}")
     print(f"SupCon training, end to end: {views_per_s:,.0f} views/s; one CIFAR-10 epoch (100,000 views) "
           f"in {100_000 / views_per_s:.2f} s")
     if args.record:
-        out = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / f"supcon-{args.model}-{device.type}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"device": name, "model": args.model, "batch_images": B, "steps": steps,
-                                   "compile": compiled, "amp": "bf16" if cuda else "off", "data": source,
-                                   "views_per_s": round(views_per_s, 1), "torch": torch.__version__,
-                                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=1) + "\n")
-        print(f"written {out}")
+        write_record(f"supcon-{args.model}-{device.type}.json", {
+            "device": device_name(device), "model": args.model, "batch_images": B, "steps": steps,
+            "compile": compiled, "amp": "bf16" if device.type == "cuda" else "off", "data": source,
+            "views_per_s": round(views_per_s, 1)})
 
 
 if __name__ == "__main__":
