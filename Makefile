@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed
 # Offline data: the shared shards beside the clone, unless REPROBOOK_DATA is already set.
 REPROBOOK_DATA ?= $(abspath $(wildcard ../shared/data))
 export REPROBOOK_DATA
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: help venv test unit nbval book golden bench clean

@@ -47,7 +47,7 @@ def report(digits: int = 2, **metrics) -> dict:
     text = "\n".join(f"{k:<{width}}  {v}" for k, v in rounded.items())
     _display({"text/plain": text}, {METADATA_KEY: {"metrics": rounded}})
     for k, v in rounded.items():
-        _display({GLUE_PREFIX + "text/plain": repr(v) if isinstance(v, str) else str(v)},
+        _display({GLUE_PREFIX + "text/plain": str(v)},
                  {"scrapbook": {"name": k, "mime_prefix": GLUE_PREFIX}})
     target = os.environ.get(METRICS_ENV)
     if target:
