@@ -12,7 +12,6 @@ as the original does. Like the original, results are truncated to uint8.
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import torch

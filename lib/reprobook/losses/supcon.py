@@ -9,7 +9,6 @@ A(i) = I \ {i} are the candidates of anchor i and P(i) = {p ∈ A(i): y_p = y_i}
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..train.distributed import all_gather_no_grad, all_gather_with_grad, rank_and_world

@@ -80,6 +80,9 @@ def train(model: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, epoch
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
+            if len(state["generators"]) != len(gens):
+                raise ValueError(f"checkpoint {checkpoint} holds {len(state['generators'])} generator states "
+                                 f"but this run passes {len(gens)}: resume with the same generators")
             for g, s in zip(gens, state["generators"]):
                 g.set_state(s.to("cpu"))
             result.history, result.steps = state["history"], state["steps"]
