@@ -22,6 +22,16 @@ def test_linear_probe_separates_blobs_and_fails_on_noise():
     assert r.test_acc < 50
 
 
+def test_returned_classifier_acts_on_raw_features():
+    x_all, y_all = _blobs(n=600)
+    x_all = x_all * 5 + 3                      # far from standardised
+    r = linear_probe(x_all[:300], y_all[:300], x_all[300:], y_all[300:], epochs=30,
+                     generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        acc = (r.classifier(x_all[300:]).argmax(1) == y_all[300:]).float().mean().item() * 100
+    assert acc == r.test_acc
+
+
 def test_linear_probe_rejects_bad_input():
     x, y = _blobs()
     with pytest.raises(ValueError, match=r"labels must be \(300,\)"):

@@ -145,11 +145,10 @@ def linear_eval(trained: Trained, data: CifarData, cfg, seed: int = 0, test_x: t
         f_test = extract_features(trained.encoder, data.test_x, tf)
         probe = linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=cfg.probe_epochs,
                              generator=make_generator(seed, data.device))
-        mean, std = f_train.mean(0), f_train.std(0).clamp_min(1e-6)
 
         def predict(x):
             with torch.no_grad():
-                return probe.classifier((extract_features(trained.encoder, x, tf) - mean) / std)
+                return probe.classifier(extract_features(trained.encoder, x, tf))
     x = data.test_x if test_x is None else test_x
     return accuracy(predict(x), data.test_y), predict
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 class ProbeResult:
     train_acc: float     # percent
     test_acc: float      # percent
-    classifier: torch.nn.Linear
+    classifier: torch.nn.Linear   # acts on raw (unstandardised) features
 
 
 def _check(feats: torch.Tensor, labels: torch.Tensor, what: str) -> None:
@@ -67,5 +67,8 @@ def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_fea
                 opt.step()
                 sched.step()
     with torch.no_grad():
-        return ProbeResult(accuracy(clf(train_feats), train_labels),
-                           accuracy(clf(test_feats), test_labels), clf)
+        train_acc, test_acc = accuracy(clf(train_feats), train_labels), accuracy(clf(test_feats), test_labels)
+        if standardize:   # fold the standardisation into the layer: W (x - m) / s + b = (W / s) x + b'
+            clf.bias -= clf.weight @ (mean / std)
+            clf.weight /= std
+    return ProbeResult(train_acc, test_acc, clf)
