@@ -22,3 +22,4 @@ def test_a_failing_compiler_falls_back_to_eager_with_a_warning():
     torch.testing.assert_close(out, m(x))
     torch.testing.assert_close(wrapped(x), m(x))            # stays eager, no second warning
     assert list(wrapped.parameters())[0] is m.weight
+    assert set(wrapped.state_dict()) == {"module.weight", "module.bias"}

@@ -20,7 +20,7 @@ from ..eval import accuracy, extract_features, linear_probe
 from ..losses import SupConLoss
 from ..models import ContrastiveModel, build_encoder
 from ..run.scales import configure
-from ..train import fit_supervised, fit_two_views, make_generator
+from ..train import fit_supervised, fit_two_views, make_generator, maybe_compile
 from .common import CifarData, cifar_data
 
 METHODS = ("cross_entropy", "supcon", "simclr")
@@ -106,7 +106,7 @@ def train(cfg, data: CifarData, method: str, seed: int = 0, progress: bool = Tru
     unknown = set(overrides) - {"tau", "batch_size", "epochs", "lr"}
     if unknown:
         raise ValueError(f"unknown override(s) {sorted(unknown)}; valid: tau, batch_size, epochs, lr")
-    hp = {k: overrides.get(k, cfg[k]) for k in ("batch_size", "epochs", "lr")}
+    hp = {k: overrides.get(k, cfg[k]) for k in ("batch_size", "epochs")}
     hp["lr"] = overrides.get("lr", cfg.lr * hp["batch_size"] / cfg.batch_size)   # linear scaling
     torch.manual_seed(seed)
     encoder = build_encoder(**cfg.encoder).to(data.device)
@@ -115,11 +115,12 @@ def train(cfg, data: CifarData, method: str, seed: int = 0, progress: bool = Tru
                   warmup_epochs=cfg.warmup_epochs, generator=g, progress=progress, desc=method)
     if method == "cross_entropy":
         classifier = nn.Linear(encoder.feat_dim, len(data.classes)).to(data.device)
-        model = nn.Sequential(encoder, classifier)
+        model = maybe_compile(nn.Sequential(encoder, classifier), cfg.compile)
         result = fit_supervised(model, data.train_x, data.train_y, augment=crop_flip_augment(data), **common)
         return Trained(method, encoder, classifier, result.history, hp)
     tau = overrides.get("tau", cfg.tau if method == "supcon" else cfg.simclr_tau)
-    model = ContrastiveModel(encoder, cfg.out_dim, hidden_dim=encoder.feat_dim)
+    model = ContrastiveModel(encoder, cfg.out_dim, hidden_dim=encoder.feat_dim).to(data.device)
+    model = maybe_compile(model, cfg.compile)
     loss = SupConLoss(tau=tau, form=form)
     use_labels = method == "supcon"
 

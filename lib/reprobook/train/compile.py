@@ -15,7 +15,8 @@ class CompiledOrEager(nn.Module):
     def __init__(self, module: nn.Module, **compile_kwargs):
         super().__init__()
         self.module = module
-        self._compiled = torch.compile(module, **compile_kwargs)
+        # kept out of the submodule registry: state_dict holds the parameters once, as module.*
+        self.__dict__["_compiled"] = torch.compile(module, **compile_kwargs)
         self._eager = False
         self._checked = False
 
