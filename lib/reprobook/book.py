@@ -22,10 +22,9 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import Directive
 
-from .run.records import load_records, summarize
+from .paths import BOOK
+from .run.records import load_records, results_dir, summarize
 from .run.report import metrics_from_notebook
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fmt(value) -> str:
@@ -36,7 +35,7 @@ def _fmt(value) -> str:
 
 def results_rows(chapter: str, notebook: str, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of a chapter's results table (also used by tests)."""
-    twin = REPO_ROOT / "book" / chapter / f"{notebook}.ipynb"
+    twin = BOOK / chapter / f"{notebook}.ipynb"
     smoke = metrics_from_notebook(twin) if twin.exists() else {}
     header = ["", "paper", "ours: smoke (CPU)", "ours: short (1 GPU)", "ours: paper recipe"]
     body = []
@@ -63,8 +62,8 @@ class ResultsTable(Directive):
         if "notebook" not in spec or "rows" not in spec:
             raise self.error("results-table needs `notebook:` and `rows:` (each with `metric:`)")
         header, body = results_rows(chapter, spec["notebook"], spec["rows"])
-        env.note_dependency(str(REPO_ROOT / "book" / chapter / f"{spec['notebook']}.ipynb"))
-        for p in (REPO_ROOT / "results" / chapter / spec["notebook"]).glob("*.json"):
+        env.note_dependency(str(BOOK / chapter / f"{spec['notebook']}.ipynb"))
+        for p in (results_dir() / chapter / spec["notebook"]).glob("*.json"):
             env.note_dependency(str(p))
         table = nodes.table(classes=["results-table"])
         group = nodes.tgroup(cols=len(header))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import REPO_ROOT
 from . import cache
 from .classes import CIFAR100_COARSE_CLASSES, CIFAR100_FINE_TO_COARSE, CLASSES
 from .dataset import ImageDataset
@@ -26,7 +27,6 @@ from .decode import IMAGE_SUFFIXES, decode_files
 from .errors import CorruptDataError, DataNotFoundError
 from .shards import find_manifest, load_shards, shard_set
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 SPLITS = ("train", "test")
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BOOK = REPO_ROOT / "book"
+from ..paths import BOOK
+
 CHAPTER_RE = re.compile(r"^\d\d-[a-z0-9-]+$")
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean, stdev
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ..paths import REPO_ROOT
 
 
 def results_dir() -> Path:

@@ -9,13 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..paths import REPO_ROOT, RUNS
 from . import notebooks as nbs
 from .records import make_record, record_path, write_json_atomic
 from .report import METRICS_ENV
 from .scales import check_scale
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-RUNS = REPO_ROOT / "runs"
 
 
 def _rel(path: Path) -> str:
@@ -91,24 +89,21 @@ def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = N
             given["device"] = device
         full = check_parameters(ref, given)
         out = runs / ref.chapter / f"{ref.name}-{scale}-seed{seed}.ipynb"
-        fd, metrics_file = tempfile.mkstemp(prefix="reprobook-metrics-", suffix=".json")
-        os.close(fd)
-        os.remove(metrics_file)
         old = os.environ.get(METRICS_ENV)
-        os.environ[METRICS_ENV] = metrics_file
         t0 = time.perf_counter()
-        try:
-            print(f"running {ref.key} at scale={scale} seed={seed} -> {out}")
-            execute(ref, out, given, progress=progress)
-            wall = time.perf_counter() - t0
-            metrics = json.loads(Path(metrics_file).read_text()) if os.path.exists(metrics_file) else {}
-        finally:
-            if old is None:
-                os.environ.pop(METRICS_ENV, None)
-            else:
-                os.environ[METRICS_ENV] = old
-            if os.path.exists(metrics_file):
-                os.remove(metrics_file)
+        with tempfile.TemporaryDirectory(prefix="reprobook-") as tmp:
+            metrics_file = Path(tmp) / "metrics.json"          # report() in the kernel writes here
+            os.environ[METRICS_ENV] = str(metrics_file)
+            try:
+                print(f"running {ref.key} at scale={scale} seed={seed} -> {out}")
+                execute(ref, out, given, progress=progress)
+                wall = time.perf_counter() - t0
+                metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            finally:
+                if old is None:
+                    os.environ.pop(METRICS_ENV, None)
+                else:
+                    os.environ[METRICS_ENV] = old
         if record:
             path = record_path(ref.chapter, ref.name, scale, seed)
             write_json_atomic(path, make_record(ref.chapter, ref.name, scale, seed, full, metrics,
