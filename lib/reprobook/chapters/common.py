@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import CIFAR_MEAN, CIFAR_STD, ImageDataset, load_cifar
-from ..train.seed import resolve_device
+from ..data import CIFAR_MEAN, CIFAR_STD, ImageDataset, eval_transform, load_cifar
+from ..eval import ProbeResult, extract_features, linear_probe
+from ..train.seed import make_generator, resolve_device
 
 
 @dataclass
@@ -49,3 +50,13 @@ def cifar_data(name: str = "cifar10", train_per_class: int | None = None, test_p
         test = test.subset(per_class=test_per_class, seed=seed)
     (tx, ty), (vx, vy) = train.tensors(device), test.tensors(device)
     return CifarData(train, test, tx, ty, vx, vy, device)
+
+
+def probe_frozen(net: torch.nn.Module, data: CifarData, epochs: int, seed: int = 0) -> ProbeResult:
+    """Fit a linear probe on ``net``'s frozen features of the un-augmented training images and
+    score it on the test images (its classifier acts on raw ``net`` features)."""
+    tf = eval_transform(data.mean, data.std)
+    f_train = extract_features(net, data.train_x, tf)
+    f_test = extract_features(net, data.test_x, tf)
+    return linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=epochs,
+                        generator=make_generator(seed, data.device))

@@ -8,12 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import eval_transform, standard_augment
-from ..eval import extract_features, linear_probe
+from ..data import standard_augment
 from ..models import build_encoder
 from ..run.scales import configure
 from ..train import fit_supervised, make_generator
-from .common import CifarData, cifar_data
+from .common import CifarData, cifar_data, probe_frozen
 
 CONFIGS = {
     "smoke": dict(encoder=dict(name="small", width=16, stem_stride=2), train_per_class=200,
@@ -51,8 +50,4 @@ def train_classifier(cfg, data: CifarData, seed: int = 0, progress: bool = True)
 
 def probe(cfg, encoder: nn.Module, data: CifarData, seed: int = 0) -> float:
     """Linear-probe top-1 % of a frozen encoder's features."""
-    tf = eval_transform(data.mean, data.std)
-    f_train = extract_features(encoder, data.train_x, tf)
-    f_test = extract_features(encoder, data.test_x, tf)
-    return linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=cfg.probe_epochs,
-                        generator=make_generator(seed, data.device)).test_acc
+    return probe_frozen(encoder, data, cfg.probe_epochs, seed).test_acc

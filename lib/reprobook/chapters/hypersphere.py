@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from ..data import eval_transform, simclr_augment, standard_augment
-from ..eval import extract_features, linear_probe
+from ..eval import extract_features
 from ..losses import align_loss, contrastive_limit, info_nce, info_nce_from_similarities, uniform_loss
 from ..models import ContrastiveModel, build_encoder
 from ..run.scales import configure
 from ..train import fit_supervised, fit_two_views, make_generator
-from .common import CifarData, cifar_data
+from .common import CifarData, cifar_data, probe_frozen
 
 OBJECTIVES = ("random", "supervised", "contrastive", "align_uniform")
 HPARAM_DEFAULTS = {"tau": 0.5, "lam": 1.0, "alpha": 2.0, "t": 2.0, "align_weight": 1.0}
@@ -208,12 +208,7 @@ def evaluate(trained: Trained, data: CifarData, cfg, seed: int = 0, probe_on: st
     model = trained.model
     z1, z2 = positive_pairs(model, data, cfg, seed)
     z = embed(model, data.test_x[: cfg.eval_points], data)
-    tf = eval_transform(data.mean, data.std)
-    net = model.encoder if probe_on == "encoder" else model
-    f_train = extract_features(net, data.train_x, tf)
-    f_test = extract_features(net, data.test_x, tf)
-    probe = linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=cfg.probe_epochs,
-                         generator=make_generator(seed, data.device))
+    probe = probe_frozen(model.encoder if probe_on == "encoder" else model, data, cfg.probe_epochs, seed)
     return {"name": trained.name, "objective": trained.objective, **trained.hparams,
             "align": align_loss(z1, z2).item(), "uniform": uniform_loss(z).item(), "probe_acc": probe.test_acc}
 

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from ..data import Compose, Normalize, RandomResizedCrop, corrupt, eval_transform, simclr_augment
-from ..eval import accuracy, extract_features, linear_probe
+from ..eval import accuracy, extract_features
 from ..losses import SupConLoss
 from ..models import ContrastiveModel, build_encoder
 from ..run.scales import configure
 from ..train import fit_supervised, fit_two_views, make_generator, maybe_compile
-from .common import CifarData, cifar_data
+from .common import CifarData, cifar_data, probe_frozen
 
 METHODS = ("cross_entropy", "supcon", "simclr")
 
@@ -142,10 +142,7 @@ def linear_eval(trained: Trained, data: CifarData, cfg, seed: int = 0, test_x: t
         def predict(x):
             return extract_features(net, x, tf)
     else:
-        f_train = extract_features(trained.encoder, data.train_x, tf)
-        f_test = extract_features(trained.encoder, data.test_x, tf)
-        probe = linear_probe(f_train, data.train_y, f_test, data.test_y, epochs=cfg.probe_epochs,
-                             generator=make_generator(seed, data.device))
+        probe = probe_frozen(trained.encoder, data, cfg.probe_epochs, seed)
 
         def predict(x):
             with torch.no_grad():
