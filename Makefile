@@ -9,11 +9,22 @@ REPROBOOK_DATA ?= $(abspath $(wildcard ../shared/data))
 export REPROBOOK_DATA
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv test unit nbval book golden bench clean
+# The notebook regression: nbval with reprobook's tolerances for trained numbers.
+NBVAL = $(BIN)/python -m pytest -q -p no:cacheprovider -p reprobook.run.nbval_plugin --nbval \
+  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env --nbval-cell-timeout 600
+# A numeric configuration other than the default (instruction set, MKL mode, one thread):
+# `make test` replays one notebook per chapter under it, so a twin that only replays on its
+# author's machine cannot land.
+OTHER_NUMERICS := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+NB ?= book
+
+.PHONY: help venv test unit nbval book golden tolerances bench clean
 
 help:
 	@echo "make book    build the HTML book into _build/html (warnings are errors)"
-	@echo "make test    unit tests + nbval on the executed smoke twins"
+	@echo "make test    unit tests + nbval on the executed smoke twins (one per chapter under other numerics)"
+	@echo "make nbval NB=\"book/03-hypersphere\"   notebook regression on a selection (default: all of book/)"
+	@echo "make tolerances CH=03-hypersphere       measure the trained numbers' spread, write its tolerances.json"
 	@echo "make golden  re-execute every notebook at smoke scale into its committed twin"
 	@echo "make bench   print throughput of the GPU batch pipeline and a ResNet-18 step"
 
@@ -29,8 +40,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	$(BIN)/python -m pytest --nbval book -q -p no:cacheprovider \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env --nbval-cell-timeout 600
+	$(NBVAL) $$($(BIN)/reprobook twins --rest)
+	@echo "notebook regression under other numerics: $(OTHER_NUMERICS)"
+	env $(OTHER_NUMERICS) $(NBVAL) $$($(BIN)/reprobook twins --portable)
+
+nbval: venv
+	$(NBVAL) $(NB)
+
+tolerances: venv
+	@test -n "$(CH)" || { echo "usage: make tolerances CH=<chapter>[/<notebook>]"; exit 2; }
+	$(BIN)/reprobook tolerances $(CH)
 
 unit: venv
 	$(BIN)/python -m pytest tests -q

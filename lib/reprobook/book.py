@@ -8,6 +8,8 @@ In ``book/NN-slug/index.md``::
       - metric: probe_acc_align_uniform
         label: "L_align + L_uniform, linear probe top-1 (%)"
         paper: "83.2 (STL-10)"
+      - metric: top1_supcon
+        parameters: {dataset: cifar100}     # records of that variant only (default: none)
     ```
 
 renders one row per metric: the paper's number, then our smoke number (read from the executed
@@ -41,9 +43,10 @@ def results_rows(chapter: str, notebook: str, rows: list[dict]) -> tuple[list[st
     body = []
     for row in rows:
         metric = row["metric"]
-        cells = [row.get("label", metric), str(row.get("paper", "—")), _fmt(smoke.get(metric))]
+        smoke_cell = _fmt(smoke.get(metric)) if not row.get("parameters") else "—"   # the twin runs the defaults
+        cells = [row.get("label", metric), str(row.get("paper", "—")), smoke_cell]
         for scale in ("short", "paper"):
-            values = [r["metrics"][metric] for r in load_records(chapter, notebook, scale)
+            values = [r["metrics"][metric] for r in load_records(chapter, notebook, scale, row.get("parameters"))
                       if isinstance(r.get("metrics", {}).get(metric), (int, float))]
             cells.append(summarize(values) if values else "not run")
         body.append(cells)

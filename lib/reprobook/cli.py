@@ -1,19 +1,41 @@
-"""The ``reprobook`` command: run notebooks at a scale, regenerate twins, list what exists."""
+"""The reprobook command: run the book's notebooks at a scale, regenerate the smoke twins,
+measure tolerances, list what exists."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import textwrap
+from pathlib import Path
+
+from . import __version__
 
 from .run import notebooks as nbs
 from .run.runner import golden, parse_param, run
 from .run.scales import SCALES
+from .run.spread import CONFIGURATIONS, run_spread
+
+
+EPILOG = "\n\n".join(textwrap.fill(p, 88) for p in [
+    "Data: datasets are read from $REPROBOOK_DATA (folders separated by ':', each tried in turn; "
+    "relative paths are taken from the current directory), then the clone's data/. Decoded arrays "
+    "are cached in $REPROBOOK_CACHE (default ~/.cache/reprobook).",
+    "Outputs: executed notebooks go to runs/<chapter>/ (git-ignored); results records to "
+    "results/<chapter>/<notebook>/<scale>-seed<k>[-<variant>].json, where <variant> is a hash of "
+    "the parameters given with -p ($REPROBOOK_RESULTS overrides the folder). Ctrl-C stops a run "
+    "and records nothing.",
+])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reprobook", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="reprobook", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"reprobook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute CHAPTER[/NOTEBOOK] and write results records")
-    p_run.add_argument("target", help="e.g. 03-hypersphere or 03-hypersphere/04-direct-optimisation")
+    p_run.add_argument("target", help="e.g. 03-hypersphere, 03-hypersphere/04-direct-optimisation, or "
+                       "a path such as book/03-hypersphere/04-direct-optimisation.md")
     p_run.add_argument("--scale", default="smoke", help=f"one of {', '.join(SCALES)} (default smoke)")
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--device", default=None, help="passed to notebooks that take a device parameter")
@@ -22,8 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--no-record", action="store_true", help="do not write a results record")
     p_golden = sub.add_parser("golden", help="regenerate the executed smoke twins")
     p_golden.add_argument("target", nargs="?", default=None)
+    p_tol = sub.add_parser("tolerances", help="measure the spread of reported numbers under perturbed "
+                           "numerics and write book/<chapter>/tolerances.json")
+    p_tol.add_argument("target", help="CHAPTER or CHAPTER/NOTEBOOK")
+    p_tol.add_argument("--config", action="append", default=None, metavar="NAME",
+                       help=f"numeric configuration (repeatable; default all: {', '.join(CONFIGURATIONS)})")
+    p_tol.add_argument("--reuse", action="store_true",
+                       help="do not execute: compute tolerances from the observations stored under runs/spread")
+    p_twins = sub.add_parser("twins", help="print the executed twins' paths (for nbval)")
+    which = p_twins.add_mutually_exclusive_group()
+    which.add_argument("--portable", action="store_true",
+                       help="only the one-per-chapter sample replayed under other numerics")
+    which.add_argument("--rest", action="store_true", help="all but that sample")
     sub.add_parser("list", help="list chapters, notebooks and their parameters")
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)   # SIGTERM cleans up as Ctrl-C does
     try:
         if args.command == "run":
             if args.scale not in SCALES:
@@ -32,9 +67,21 @@ def main(argv: list[str] | None = None) -> int:
             run(args.target, args.scale, args.seed, args.device, params, record=not args.no_record)
         elif args.command == "golden":
             golden(args.target)
+        elif args.command == "tolerances":
+            for path in run_spread(args.target, args.config, execute=not args.reuse):
+                print(f"tolerances written to {path}")
+        elif args.command == "twins":
+            sample = {r.key for r in nbs.portability_sample()}
+            for ref in nbs.notebooks():
+                if (args.portable and ref.key not in sample) or (args.rest and ref.key in sample):
+                    continue
+                print(ref.twin.relative_to(Path.cwd()) if ref.twin.is_relative_to(Path.cwd()) else ref.twin)
         else:
             for ref in nbs.notebooks():
                 print(f"{ref.key:50s} {nbs.parameters(ref)}")
+    except KeyboardInterrupt:
+        print("reprobook: interrupted; nothing recorded", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError) as e:
         print(f"reprobook: error: {e}", file=sys.stderr)
         return 2
@@ -42,9 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ != "PapermillExecutionError":
             raise
         print(f"reprobook: a notebook failed: {e.ename}: {e.evalue}\n(the executed notebook up to the "
-              f"failing cell is under runs/; no results record was written)", file=sys.stderr)
+              f"failing cell is kept under runs/ as *.failed.ipynb; no results record was written)",
+              file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def _write_shards(root, per_shard=((("train", "cat", 3), ("train", "dog", 2)), (
                     k += 1
         data = (folder / name).read_bytes()
         manifest["shards"][name] = {"split": split, "bytes": len(data), "images": sum(m[2] for m in members),
+                                    "classes": {cls: n for _, cls, n in members},
                                     "sha256": hashlib.sha256(data).hexdigest()}
     (folder / "cifar10-manifest.json").write_text(json.dumps(manifest))
     return folder, expected
@@ -101,6 +102,43 @@ def test_partial_shards_load_as_a_subset_and_say_so(isolated):
     with pytest.warns(UserWarning, match="subset"):
         ds = load_cifar("cifar10", "train")
     assert len(ds) == 5 and "partial: 1 of 2 train shards (5 of 7 images)" in ds.note
+
+
+def test_a_partial_set_says_which_classes_it_holds_and_how_to_get_the_rest(isolated):
+    folder, _ = _write_shards(isolated)
+    (folder / "cifar10-train-1.zip").unlink()
+    with pytest.warns(UserWarning):
+        ds = load_cifar("cifar10", "train")
+    assert "holding only the classes cat, dog" in ds.note
+    assert "the classes airplane are in the missing shards cifar10-train-1.zip" in ds.note
+    assert "copy them beside" in ds.note and "a full run needs every train shard" in ds.note
+    with pytest.raises(ValueError, match="'airplane' has only 0 samples.*copy them beside"):
+        ds.subset(classes=["airplane", "cat"], per_class=1)
+
+
+def test_the_verified_stamp_holds_across_processes(isolated, tmp_path):
+    """The sha256 is checked once per shard, not once per process (hash() is salted per process)."""
+    import os
+    import subprocess
+    import sys
+
+    _write_shards(isolated)
+    code = ("import sys; from reprobook.data import shards, load_cifar\n"
+            "if sys.argv[1] == 'second':\n"
+            "    shards.sha256_of = lambda p: (_ for _ in ()).throw(SystemExit('re-hashed ' + str(p)))\n"
+            "load_cifar('cifar10', 'test')\n")
+    for run, seed in (("first", "1"), ("second", "2")):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code, run], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+
+
+def test_several_data_folders_fall_back_to_the_next(isolated, tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _write_shards(isolated)
+    monkeypatch.setenv("REPROBOOK_DATA", f"{empty}:{isolated}")
+    assert len(load_cifar("cifar10", "test")) == 2
 
 
 def test_corrupt_shard_names_the_file(isolated):

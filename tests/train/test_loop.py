@@ -77,3 +77,18 @@ def test_history_has_epoch_means_and_lr():
               scheduler=sched, generators=[g], progress=False)
     assert [h["epoch"] for h in r.history] == [1, 2] and r.steps == 2 * len(batches)
     assert set(r.history[0]) >= {"loss", "twice", "lr"}
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (print, ("this ran inside torch.load",))
+
+
+def test_a_checkpoint_carrying_an_arbitrary_object_is_refused(tmp_path, capsys):
+    from reprobook.train.checkpoint import UnsafeCheckpointError, load_checkpoint
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": _RunsCodeWhenUnpickled()}, path)
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load"):
+        load_checkpoint(path)
+    assert "this ran" not in capsys.readouterr().out

@@ -74,7 +74,8 @@ def verify_shard(path: Path, meta: dict) -> None:
             f"truncated or replaced; copy it again from the source of the data")
     stamp_key = f"verified-{meta['sha256']}"
     stamp = cache.load_arrays(stamp_key)
-    seen = np.array([st.st_size, st.st_mtime_ns, hash(str(path.resolve())) & 0x7FFFFFFF], np.int64)
+    where = int(hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12], 16)   # stable across processes
+    seen = np.array([st.st_size, st.st_mtime_ns, where], np.int64)
     if stamp is not None and np.array_equal(stamp["stat"], seen):
         return
     actual = sha256_of(path)
@@ -117,11 +118,32 @@ def load_shards(shards: ShardSet, classes: tuple[str, ...]) -> tuple[np.ndarray,
         order = np.lexsort((np.arange(len(labels)), labels))  # stable by label across shards
         cached = {"images": images[order], "labels": labels[order]}
         cache.save_arrays(key, **cached)
-    note = ""
-    if shards.missing:
-        total = sum(metas[s]["images"] for s in shards.present + shards.missing)
-        note = (f"partial: {len(shards.present)} of {len(shards.present) + len(shards.missing)} "
-                f"{shards.split} shards ({len(cached['labels'])} of {total} images)")
-        warnings.warn(f"{shards.name} {shards.split}: loaded a subset, {note}; missing "
-                      f"{', '.join(shards.missing)}", stacklevel=3)
+    note = partial_note(shards, len(cached["labels"]), classes)
+    if note:
+        warnings.warn(f"{shards.name} {shards.split}: loaded a subset, {note}", stacklevel=3)
     return cached["images"], cached["labels"], note
+
+
+def partial_note(shards: ShardSet, n_loaded: int, classes: tuple[str, ...]) -> str:
+    """What a partial set of shards holds and how to get the rest ("" when complete).
+
+    The train shards are split by class (a CIFAR-10 train shard holds 2 of the 10 classes), so
+    a partial set is a subset of the classes, not a smaller sample of all of them."""
+    if not shards.missing:
+        return ""
+    metas = shards.manifest["shards"]
+    total = sum(metas[s].get("images", 0) for s in shards.present + shards.missing)
+
+    def held(names):
+        found = {c for s in names for c in metas[s].get("classes", {})}
+        return [c for c in classes if c in found]
+
+    present, absent = held(shards.present), held(shards.missing)
+    absent = [c for c in absent if c not in present]
+    note = (f"partial: {len(shards.present)} of {len(shards.present) + len(shards.missing)} "
+            f"{shards.split} shards ({n_loaded} of {total} images)")
+    if present and absent:
+        note += (f", holding only the classes {', '.join(present)}; the classes {', '.join(absent)} "
+                 f"are in the missing shards")
+    return (note + f" {', '.join(shards.missing)}: copy them beside {shards.manifest_path} "
+            f"(a full run needs every {shards.split} shard)")

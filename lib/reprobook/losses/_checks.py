@@ -1,6 +1,9 @@
 """Input checks shared by the losses: clear errors instead of silent broadcasting."""
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 
@@ -12,6 +15,8 @@ def check_features(x: torch.Tensor, name: str = "x", ndim: int = 2, values: bool
     if x.ndim != ndim:
         shape = "(N, D)" if ndim == 2 else "(B, V, D)"
         raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)}); a loss over no samples is undefined")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be floating point, got {x.dtype}")
     if values and not torch.isfinite(x).all():
@@ -33,3 +38,32 @@ def check_same_shape(x: torch.Tensor, y: torch.Tensor, names=("x", "y")) -> None
     if x.shape != y.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def check_number(value, name: str, positive: bool = False) -> float:
+    """A finite real number (``positive``: also > 0); NaN, inf, bools and tensors with more than
+    one element are refused with the parameter's name."""
+    if torch.is_tensor(value) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return v
+
+
+def as_labels(labels, n: int, device, name: str = "labels") -> torch.Tensor:
+    """Integer class labels ``(n,)`` as a tensor on ``device`` (lists and arrays are converted)."""
+    if not torch.is_tensor(labels):
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"{name} must be integer class indices, got {type(labels).__name__}: {e}") from None
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
+    return labels.to(device)

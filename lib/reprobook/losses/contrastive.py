@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_features, check_same_shape
+from ._checks import check_features, check_number, check_same_shape
 
 
 def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | None = None,
@@ -33,9 +33,15 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | N
     check_features(query, "query", values=check)
     check_features(key, "key", values=check)
     check_same_shape(query, key, ("query", "key"))
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    check_number(tau, "tau", positive=True)
     B, D = query.shape
+    if negatives is not None:
+        if not torch.is_tensor(negatives) or negatives.ndim not in (2, 3):
+            raise ValueError(f"negatives must be a tensor (M, D) or (B, M, D), got "
+                             f"{tuple(negatives.shape) if torch.is_tensor(negatives) else type(negatives).__name__}")
+        check_features(negatives, "negatives", ndim=negatives.ndim, values=check)
+        if negatives.dtype != query.dtype:
+            raise TypeError(f"negatives must have the dtype of query ({query.dtype}), got {negatives.dtype}")
     pos = (query * key).sum(dim=1, keepdim=True)                    # (B, 1)
     if negatives is None:
         if B < 2:
@@ -62,6 +68,7 @@ def info_nce_from_similarities(pos: torch.Tensor, neg: torch.Tensor, tau: float,
     = f(x).f(x_i^-). Cross-entropy of the logits ``[pos, neg] / tau`` with the positive first."""
     if pos.ndim != 2 or pos.shape[1] != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0]:
         raise ValueError(f"pos must be (B, 1) and neg (B, M), got {tuple(pos.shape)} and {tuple(neg.shape)}")
+    check_number(tau, "tau", positive=True)
     logits = torch.cat([pos, neg], dim=1) / tau                     # (B, 1 + M)
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()                                     # the log-sum-exp in fp32

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from ._checks import check_features, check_normalized, check_same_shape
+from ._checks import check_features, check_normalized, check_number, check_same_shape
 
 
 def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0, check: bool = True) -> torch.Tensor:
@@ -27,8 +27,7 @@ def align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0, check: bool
     if check:
         check_normalized(x, "x")
         check_normalized(y, "y")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    check_number(alpha, "alpha", positive=True)
     return (x - y).norm(p=2, dim=1).pow(alpha).mean()
 
 
@@ -51,8 +50,7 @@ def uniform_loss(x: torch.Tensor, t: float = 2.0, check: bool = True) -> torch.T
         check_normalized(x, "x")
     if x.shape[0] < 2:
         raise ValueError(f"uniform_loss needs at least 2 samples, got {x.shape[0]}")
-    if t <= 0:
-        raise ValueError(f"t must be positive, got {t}")
+    check_number(t, "t", positive=True)
     sq_dist = torch.pdist(x, p=2).pow(2)                      # (N(N-1)/2,)
     return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
 
@@ -62,5 +60,6 @@ def align_uniform_loss(x: torch.Tensor, y: torch.Tensor, lam: float = 1.0, alpha
     r"""The paper's direct objective :math:`\mathcal{L}_\text{align} + \lambda\,
     (\mathcal{L}_\text{uniform}(x) + \mathcal{L}_\text{uniform}(y))/2`, as in the official
     STL-10 example (uniformity averaged over the two views)."""
+    check_number(lam, "lam")
     return (align_loss(x, y, alpha, check)
             + lam * (uniform_loss(x, t, check) + uniform_loss(y, t, check)) / 2)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..train.distributed import all_gather_no_grad, all_gather_with_grad, rank_and_world
-from ._checks import check_features
+from ._checks import as_labels, check_features, check_normalized, check_number
 
 FORMS = ("out", "in")
 CONTRAST_MODES = ("all", "one")
@@ -79,8 +79,9 @@ class SupConLoss(nn.Module):
     def __init__(self, tau: float = 0.07, base_tau: float | None = None, form: str = "out",
                  contrast_mode: str = "all", gather: bool = True):
         super().__init__()
-        if tau <= 0:
-            raise ValueError(f"tau must be positive, got {tau}")
+        check_number(tau, "tau", positive=True)
+        if base_tau is not None:
+            check_number(base_tau, "base_tau", positive=True)
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}; valid: {', '.join(FORMS)}")
         if contrast_mode not in CONTRAST_MODES:
@@ -91,15 +92,13 @@ class SupConLoss(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
                 check: bool = True) -> torch.Tensor:
         check_features(features, "features", ndim=3, values=check)
+        if check:
+            check_normalized(features, "features")
         B, V, D = features.shape
         if V < 1 or (V == 1 and labels is None):
             raise ValueError(f"features must be (B, V, D) with V >= 2 views when labels is None, got V = {V}")
         if labels is not None:
-            if labels.shape != (B,):
-                raise ValueError(f"labels must have shape ({B},) to match features {tuple(features.shape)}, "
-                                 f"got {tuple(labels.shape)}")
-            if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-                raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+            labels = as_labels(labels, B, features.device)
         rank, world = rank_and_world() if self.gather else (0, 1)
         ids = torch.arange(B, device=features.device) + rank * B            # sample ids in the global batch
         if labels is None:

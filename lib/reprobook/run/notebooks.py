@@ -45,9 +45,35 @@ def notebooks(chapter: str | None = None, book: Path = BOOK) -> list[NotebookRef
     return out
 
 
+def portability_sample(book: Path = BOOK) -> list[NotebookRef]:
+    """One notebook per chapter (its last, the one with the most training behind its numbers)
+    that ``make test`` replays under a different numeric configuration from the default, so that
+    a twin which only replays on its author's machine cannot land."""
+    out = []
+    for ch in chapters(book):
+        refs = notebooks(ch, book)
+        if refs:
+            out.append(refs[-1])
+    return out
+
+
+def _as_target(target: str, book: Path) -> str:
+    """A path to a chapter folder or notebook (``book/00-example/01-probe.md``, what tab
+    completion gives, relative or absolute) as ``CHAPTER[/NOTEBOOK]``; other targets unchanged."""
+    path = Path(target)
+    if path.suffix in (".md", ".ipynb"):
+        path = path.with_suffix("")
+    parts = path.resolve().parts if path.is_absolute() or path.exists() or path.with_suffix(".md").exists() \
+        else path.parts
+    if book.name in parts:
+        parts = parts[len(parts) - parts[::-1].index(book.name):]
+    return "/".join(parts)
+
+
 def resolve(target: str, book: Path = BOOK) -> list[NotebookRef]:
     """``CHAPTER`` or ``CHAPTER/NOTEBOOK``; the chapter may be given without its number
     (``hypersphere``), the notebook by prefix (``04``). Errors list what is valid."""
+    target = _as_target(target, book)
     chapter, _, nb = target.strip("/").partition("/")
     known = chapters(book)
     matches = [c for c in known if c == chapter or c[3:] == chapter]
@@ -79,3 +105,27 @@ def parameters(ref_or_nb) -> dict:
                 params[node.targets[0].id] = ast.literal_eval(node.value)
             return params
     raise ValueError("the notebook has no code cell tagged 'parameters'")
+
+
+CHOICES_RE = re.compile(r"^\s*(\w+)\s*=.*#\s*one of:\s*(.+?)\s*$")
+
+
+def parameter_choices(ref_or_nb) -> dict[str, tuple]:
+    """Enumerated options declared in the parameters cell: ``dataset = "cifar10"  # one of: cifar10, cifar100``."""
+    import jupytext
+
+    nb = jupytext.read(ref_or_nb.source) if isinstance(ref_or_nb, NotebookRef) else ref_or_nb
+    choices = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for line in cell.source.splitlines():
+                m = CHOICES_RE.match(line)
+                if m:
+                    options = []
+                    for item in m.group(2).split(","):
+                        try:
+                            options.append(ast.literal_eval(item.strip()))
+                        except (ValueError, SyntaxError):
+                            options.append(item.strip())
+                    choices[m.group(1)] = tuple(options)
+    return choices

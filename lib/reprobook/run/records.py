@@ -1,10 +1,16 @@
-"""The results store: one JSON record per (chapter, notebook, scale, seed).
+"""The results store: one JSON record per (chapter, notebook, scale, seed, variant).
 
-``results/<chapter>/<notebook>/<scale>-seed<k>.json`` holds metrics, parameters, git commit,
-device, library versions, wall time and date. Records are written atomically.
+``results/<chapter>/<notebook>/<scale>-seed<k>[-<variant>].json`` holds metrics, parameters,
+git commit, device, library versions, wall time and date. Records are written atomically.
+
+The *variant* is every parameter that changes the result and differs from the notebook's
+default (``dataset=cifar100``): a record of it never overwrites the default's, its file name
+carries a short hash of it, and tables group records by it. Scale and seed have their own
+places in the name; ``device`` changes where a run happens, not what it computes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -21,8 +27,24 @@ def results_dir() -> Path:
     return Path(os.environ.get("REPROBOOK_RESULTS", REPO_ROOT / "results"))
 
 
-def record_path(chapter: str, notebook: str, scale: str, seed: int) -> Path:
-    return results_dir() / chapter / notebook / f"{scale}-seed{seed}.json"
+NOT_A_VARIANT = ("scale", "seed", "device")
+
+
+def variant_of(parameters: dict, defaults: dict) -> dict:
+    """The parameters that differ from the notebook's defaults, except scale, seed and device."""
+    return {k: v for k, v in sorted(parameters.items())
+            if k not in NOT_A_VARIANT and (k not in defaults or defaults[k] != v)}
+
+
+def variant_tag(variant: dict | None) -> str:
+    """``""`` for the default, else ``-`` and 8 hex digits of the variant's hash."""
+    if not variant:
+        return ""
+    return "-" + hashlib.sha1(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def record_path(chapter: str, notebook: str, scale: str, seed: int, variant: dict | None = None) -> Path:
+    return results_dir() / chapter / notebook / f"{scale}-seed{seed}{variant_tag(variant)}.json"
 
 
 def write_json_atomic(path: Path, obj) -> Path:
@@ -77,19 +99,30 @@ def device_info(requested: str | None = None) -> dict:
     return info
 
 
-def make_record(chapter, notebook, scale, seed, parameters, metrics, wall_s, device=None, executed=None) -> dict:
+def make_record(chapter, notebook, scale, seed, parameters, metrics, wall_s, device=None, executed=None,
+                variant: dict | None = None) -> dict:
     return {"chapter": chapter, "notebook": notebook, "scale": scale, "seed": seed,
-            "parameters": parameters, "metrics": metrics, "wall_s": round(wall_s, 2),
+            "variant": variant or {}, "parameters": parameters, "metrics": metrics, "wall_s": round(wall_s, 2),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git": git_state(), "device": device_info(device), "versions": library_versions(),
             "executed_notebook": executed}
 
 
-def load_records(chapter: str, notebook: str | None = None, scale: str | None = None) -> list[dict]:
-    """All records of a chapter (optionally one notebook and scale), oldest first."""
+ANY_VARIANT = "any"
+
+
+def load_records(chapter: str, notebook: str | None = None, scale: str | None = None,
+                 variant: dict | str | None = None) -> list[dict]:
+    """Records of a chapter (optionally one notebook and scale), oldest first.
+
+    ``variant``: ``None`` or ``{}`` the default parameters only, a dict that variant only,
+    ``"any"`` every record.
+    """
     base = results_dir() / chapter
     pattern = f"{notebook or '*'}/{scale or '*'}-seed*.json"
     records = [json.loads(p.read_text()) for p in sorted(base.glob(pattern))]
+    if variant != ANY_VARIANT:
+        records = [r for r in records if r.get("variant", {}) == (variant or {})]
     return sorted(records, key=lambda r: r.get("date", ""))
 
 

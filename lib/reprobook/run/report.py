@@ -8,10 +8,15 @@
   table reads from the executed smoke twin), and
 * when run by ``reprobook run``, merges them into the file named by ``$REPROBOOK_METRICS``,
   from which the runner writes the results record.
+
+``table(df, "results")`` shows a table of (trained) numbers the same way: the rounded values
+travel in the output's metadata, so the notebook regression (``reprobook.run.regression``)
+compares them column by column within the chapter's measured tolerances instead of as text.
 """
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 
@@ -56,6 +61,47 @@ def report(digits: int = 2, **metrics) -> dict:
         existing.update(metrics)
         path.write_text(json.dumps(existing, indent=1))
     return rounded
+
+
+def _cell(value, digits: int):
+    """A table entry as JSON: rounded floats, NaN as None, integers and text as they are."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        return None if f != f else round(f, digits)
+    return str(value)
+
+
+def table(frame, name: str, digits: int = 3) -> None:
+    """Show a pandas DataFrame or Series of numbers rounded to ``digits`` (returns nothing, so
+    that a cell ending in ``table(...)`` shows the table once).
+
+    The output carries the values under ``reprobook.table`` in its metadata: index and columns
+    are compared exactly by the notebook regression, numeric columns within the tolerance
+    measured for ``<name>.<column>`` (see ``book/<chapter>/tolerances.json``).
+    """
+    import pandas as pd
+
+    if not name.isidentifier():
+        raise ValueError(f"table name must be an identifier, got {name!r}")
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(frame.name if frame.name is not None else "value")
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"table() takes a pandas DataFrame or Series, got {type(frame).__name__}")
+    shown = frame.round(digits)
+    meta = {"name": name,
+            "index": [str(i) for i in shown.index],
+            "columns": [str(c) for c in shown.columns],
+            "values": [[_cell(v, digits) for v in row] for row in shown.itertuples(index=False)]}
+    try:
+        from IPython.core.formatters import format_display_data
+    except ImportError:   # plain Python: nothing to show
+        return
+    data, _ = format_display_data(shown)
+    _display(data, {METADATA_KEY: {"table": meta}})
 
 
 def metrics_from_notebook(nb) -> dict:

@@ -1,7 +1,13 @@
-"""Atomic checkpoints: a run killed mid-write leaves the previous checkpoint intact."""
+"""Atomic checkpoints: a run killed mid-write leaves the previous checkpoint intact.
+
+Checkpoints hold tensors and plain metadata (dicts, lists, numbers, strings) only, and are
+loaded with ``torch.load(..., weights_only=True)``: a checkpoint someone hands a user (a
+teacher, a generator, a resumed run) cannot execute code when loaded.
+"""
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -22,9 +28,21 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds something other than tensors and plain metadata."""
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict | None:
-    """The saved state, or None when no checkpoint exists at ``path``."""
+    """The saved state, or None when no checkpoint exists at ``path``.
+
+    Refuses (``UnsafeCheckpointError``) a file that holds arbitrary Python objects.
+    """
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain metadata, "
+            f"which could run code when loaded ({str(e).splitlines()[0]})") from None
