@@ -99,9 +99,11 @@ def test_quantities_of_metrics_and_tables():
 def test_tolerance_rule():
     assert tolerance([40.4], [[40.4], [40.4]]) is None                       # never moved: exact
     assert tolerance(["a > b"], [["a > b"], ["b > a"]]) == ANY               # a label moved
-    # max(3 x 0.7, 1.5 x 1.2 = 1.8, 0.1) = 2.1
-    assert tolerance([40.4], [[39.9], [40.7], [41.1]]) == pytest.approx(2.1)
-    assert tolerance([0.41, 0.5], [[0.41, 0.5], [0.42, 0.5]]) == pytest.approx(0.03)
+    # values 40.4, 39.9, 40.7, 41.1: mean 40.525, sd 0.5058 -> 0.125 + 4 x 0.5058 = 2.148 -> 2.2
+    assert tolerance([40.4], [[39.9], [40.7], [41.1]]) == pytest.approx(2.2)
+    # rows: only the first moved; 0.41, 0.41, 0.42: 0.0033 + 4 x 0.00577 = 0.0264 -> 0.027
+    assert tolerance([0.41, 0.5], [[0.41, 0.5], [0.42, 0.5]]) == pytest.approx(0.027)
+    assert tolerance([1.67], [[1.67], [1.68]]) == pytest.approx(0.027)     # never below the resolution
     assert _round_up(0.0432) == pytest.approx(0.044) and _round_up(2.11) == pytest.approx(2.2)
 
 

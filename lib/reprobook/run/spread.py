@@ -6,8 +6,9 @@ conditional-numerical-reproducibility mode), stores each run's reported quantiti
 ``runs/spread/``, and writes ``book/<chapter>/tolerances.json``:
 
 * a quantity whose value never moves keeps no entry: it compares exactly;
-* a number that moves gets ``tol = margin × (largest deviation from the twin, or the range)``,
-  rounded up to two significant digits and never below the printed resolution;
+* a number that moves gets ``tol = |twin − mean| + 4 sd`` of the values seen (the twin's and
+  the perturbed runs'), at least 1.5 × the largest deviation from the twin seen and the printed
+  resolution, rounded up to two significant digits (for a table column: the largest over rows);
 * a label that moves (a ranking, the argmax of a grid) gets ``"any"``.
 
 Entries marked ``"manual": true`` by an author are kept as they are.
@@ -38,8 +39,8 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     "sse41": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"},
 }
-MARGIN_DEVIATION = 3.0       # × the largest deviation from the twin seen
-MARGIN_RANGE = 1.5           # × the range of all values seen (twin included)
+MARGIN_SD = 4.0              # the twin's distance from the mean + 4 sd of all values seen (twin included)
+MARGIN_DEVIATION = 1.5       # and at least 1.5 × the largest deviation from the twin seen
 OBSERVATIONS = RUNS / "spread"
 
 
@@ -92,10 +93,15 @@ def tolerance(twin: list, seen: list[list]):
     numeric = all(_is_number(x) for v in [twin, *seen] for x in v)
     if not numeric or any(len(v) != len(twin) for v in seen):
         return ANY
-    deviation = max(abs(a - b) for v in seen for a, b in zip(twin, v))
-    spread = max(max(col) - min(col) for col in zip(twin, *seen))
+    needed = 0.0
+    for twin_value, *others in zip(twin, *seen):          # one table row (or the metric) at a time
+        values = [twin_value, *others]
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (len(values) - 1))
+        deviation = max(abs(x - twin_value) for x in others)
+        needed = max(needed, abs(twin_value - mean) + MARGIN_SD * sd, MARGIN_DEVIATION * deviation)
     resolution = 10.0 ** -max(_decimals(x) for v in [twin, *seen] for x in v)
-    return _round_up(max(MARGIN_DEVIATION * deviation, MARGIN_RANGE * spread, resolution))
+    return _round_up(max(needed, resolution))
 
 
 def measure(ref: nbs.NotebookRef, observations: dict[str, dict], twin: dict) -> dict:
@@ -129,9 +135,10 @@ def write_tolerances(chapter: str, measured: dict[str, dict], configs: list[str]
     doc = {
         "about": ("Tolerances of the trained numbers of this chapter's smoke notebooks, for the notebook "
                   "regression (reprobook.run.regression). Written by `reprobook tolerances CHAPTER` from "
-                  "each number's spread under the numeric configurations below: tol = max(3 x largest "
-                  "deviation from the twin, 1.5 x range, printed resolution), rounded up to two "
-                  "significant digits. A number without an entry did not move and compares exactly; "
+                  "each number's spread under the numeric configurations below: tol = |twin - mean| + 4 sd "
+                  "of the values seen (twin included), at least 1.5 x the largest deviation from the twin "
+                  "and the printed resolution, rounded up to two significant digits (table columns: the "
+                  "largest over rows). A number without an entry did not move and compares exactly; "
                   "'any' marks a label that moved. Entries with \"manual\": true are kept when re-measured."),
         "measured": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "commit": git_state()["commit"], "machine": platform.processor() or platform.machine(),
