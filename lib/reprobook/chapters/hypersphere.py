@@ -34,15 +34,22 @@ HPARAM_DEFAULTS = {"tau": 0.5, "lam": 1.0, "alpha": 2.0, "t": 2.0, "align_weight
 
 # ---------------------------------------------------------------- configurations
 _SMALL = dict(name="small", width=16, stem_stride=2)
-_SMOKE = dict(encoder=_SMALL, hidden_dim=None, batch_size=128, lr=0.1, weight_decay=5e-4,
-              warmup_epochs=0, aug_scale=0.2, probe_epochs=40, eval_points=1000)
-_SHORT = dict(encoder=dict(name="resnet18"), hidden_dim=512, train_per_class=None, test_per_class=None,
-              batch_size=512, lr=0.5, weight_decay=5e-4, warmup_epochs=2, aug_scale=0.2,
-              probe_epochs=30, eval_points=4096)
-# the official STL-10 recipe (examples/stl10), on CIFAR-10 with a CIFAR ResNet-18
-_PAPER = dict(encoder=dict(name="resnet18"), hidden_dim=512, train_per_class=None, test_per_class=None,
-              batch_size=768, lr=0.12 * 768 / 256, weight_decay=1e-4, warmup_epochs=0, aug_scale=0.08,
-              probe_epochs=100, eval_points=10000)
+# the official view (examples/stl10/main.py): RandomResizedCrop(scale=(aug_scale, 1)) + flip,
+# ColorJitter(0.4, 0.4, 0.4, 0.4) always applied, RandomGrayscale(0.2); at every scale, since it
+# also defines the positive pairs on which L_align is measured
+_VIEW = dict(jitter=(0.4, 0.4, 0.4, 0.4), jitter_p=1.0, gray_p=0.2)
+_SMOKE = dict(_VIEW, encoder=_SMALL, hidden_dim=None, batch_size=128, lr=0.1, weight_decay=5e-4,
+              warmup_epochs=0, lr_milestones=None, lr_decay=0.1, aug_scale=0.2, probe_epochs=40, eval_points=1000)
+# one GPU: SGD lr 0.5 at batch 512 with 2 warm-up epochs and cosine decay, weight decay 5e-4,
+# crops of scale 0.2-1 (as SupContrast's CIFAR views: 0.08 is for 64x64 STL-10 crops)
+_SHORT = dict(_VIEW, encoder=dict(name="resnet18"), hidden_dim=512, train_per_class=None, test_per_class=None,
+              batch_size=512, lr=0.5, weight_decay=5e-4, warmup_epochs=2, lr_milestones=None, lr_decay=0.1,
+              aug_scale=0.2, probe_epochs=30, eval_points=4096)
+# the official STL-10 recipe (examples/stl10/main.py), on CIFAR-10 with a CIFAR ResNet-18:
+# batch 768, lr 0.12 per 256, x0.1 at epochs 155/170/185, weight decay 1e-4, 200 epochs
+_PAPER = dict(_VIEW, encoder=dict(name="resnet18"), hidden_dim=512, train_per_class=None, test_per_class=None,
+              batch_size=768, lr=0.12 * 768 / 256, weight_decay=1e-4, warmup_epochs=0,
+              lr_milestones=[155, 170, 185], lr_decay=0.1, aug_scale=0.08, probe_epochs=100, eval_points=10000)
 
 CONFIGS = {
     "method": {
@@ -104,6 +111,12 @@ def load(cfg, seed: int = 0, device="auto") -> CifarData:
     return cifar_data("cifar10", cfg.train_per_class, cfg.test_per_class, seed, device)
 
 
+def view_augment(cfg, data: CifarData):
+    """The chapter's two-view augmentation (one view per call), the official one by default."""
+    return simclr_augment(mean=data.mean, std=data.std, scale=(cfg.aug_scale, 1.0), jitter=tuple(cfg.jitter),
+                          jitter_p=cfg.jitter_p, gray_p=cfg.gray_p)
+
+
 # ---------------------------------------------------------------- objectives
 def contrastive_objective(tau: float):
     """Symmetric InfoNCE (Eq. 1) with in-batch negatives; also logs L_align and L_uniform."""
@@ -163,7 +176,8 @@ def train_encoder(cfg, data: CifarData, objective: str, seed: int = 0, name: str
     model = make_model(cfg, data.device)
     g = make_generator(seed, data.device)
     common = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                  warmup_epochs=cfg.warmup_epochs, generator=g, progress=progress, desc=name)
+                  warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
+                  generator=g, progress=progress, desc=name)
     if objective == "random":
         return Trained(name, objective, model, [], {})
     if objective == "supervised":
@@ -171,7 +185,7 @@ def train_encoder(cfg, data: CifarData, objective: str, seed: int = 0, name: str
         aug = standard_augment(mean=data.mean, std=data.std)
         result = fit_supervised(classifier, data.train_x, data.train_y, augment=aug, **common)
         return Trained(name, objective, model, result.history, {})
-    aug = simclr_augment(mean=data.mean, std=data.std, scale=(cfg.aug_scale, 1.0))
+    aug = view_augment(cfg, data)
     if objective == "contrastive":
         fn, used = contrastive_objective(hp["tau"]), {"tau": hp["tau"]}
     else:
@@ -191,7 +205,7 @@ def embed(model: ContrastiveModel, images: torch.Tensor, data: CifarData) -> tor
 @torch.no_grad()
 def positive_pairs(model: ContrastiveModel, data: CifarData, cfg, seed: int = 0):
     """Embeddings of two augmented views of each held-out image: the positive pairs of L_align."""
-    aug = simclr_augment(mean=data.mean, std=data.std, scale=(cfg.aug_scale, 1.0))
+    aug = view_augment(cfg, data)
     g = make_generator(10_000 + seed, data.device)
     images = data.test_x[: cfg.eval_points]
     z1 = extract_features(model, images, lambda x: aug(x, g))

@@ -31,14 +31,23 @@ PAPER_TOP1 = {
     "cifar100": {"cross_entropy": 75.3, "supcon": 76.5, "simclr": 70.7},
 }
 
+# base_tau: SupConLoss scales the loss by tau / base_tau with base_tau = 0.07 (the official
+# default, kept by main_supcon.py), so SupCon at tau 0.1 and SimCLR at tau 0.5 train with 1.43x
+# and 7.14x the gradient of the plain mean; every scale keeps that scaling.
+# ce_lr / ce_epochs: the cross-entropy baseline's own lr and length (None: the shared ones).
+# warmup_above_batch: warm up only for batches larger than this (the official rule; None: always).
 _SMALL = dict(name="small", width=16, stem_stride=2)
 _SMOKE = dict(dataset="cifar10", encoder=_SMALL, out_dim=128, batch_size=128, lr=0.1, weight_decay=1e-4,
-              warmup_epochs=0, tau=0.1, simclr_tau=0.5, probe_epochs=40, compile=False)
+              warmup_epochs=0, warmup_above_batch=None, tau=0.1, simclr_tau=0.5, base_tau=0.07, ce_lr=None,
+              ce_epochs=None, probe_epochs=40, compile=False)
 _SHORT = dict(dataset="cifar10", encoder=dict(name="resnet18"), out_dim=128, train_per_class=None,
-              test_per_class=None, batch_size=1024, lr=0.5, weight_decay=1e-4, warmup_epochs=5, tau=0.1,
-              simclr_tau=0.5, probe_epochs=30, compile=True)
-# the official recipe: ResNet-50, batch 1024, lr 0.5 cosine, 1000 epochs, tau 0.1 (SimCLR 0.5)
-_PAPER = dict(_SHORT, encoder=dict(name="resnet50"), epochs=1000, warmup_epochs=10, probe_epochs=100)
+              test_per_class=None, batch_size=1024, lr=0.5, weight_decay=1e-4, warmup_epochs=5,
+              warmup_above_batch=None, tau=0.1, simclr_tau=0.5, base_tau=0.07, ce_lr=None, ce_epochs=None,
+              probe_epochs=30, compile=True)
+# the official recipe: ResNet-50, batch 1024, lr 0.5 cosine, 1000 epochs, 10 warm-up epochs when the
+# batch exceeds 256, tau 0.1 (SimCLR 0.5), base_tau 0.07; cross-entropy: lr 0.8 (README), 500 epochs (main_ce.py)
+_PAPER = dict(_SHORT, encoder=dict(name="resnet50"), epochs=1000, warmup_epochs=10, warmup_above_batch=256,
+              ce_lr=0.8, ce_epochs=500, probe_epochs=100)
 
 CONFIGS = {
     "method": {
@@ -106,14 +115,18 @@ def train(cfg, data: CifarData, method: str, seed: int = 0, progress: bool = Tru
     unknown = set(overrides) - {"tau", "batch_size", "epochs", "lr"}
     if unknown:
         raise ValueError(f"unknown override(s) {sorted(unknown)}; valid: tau, batch_size, epochs, lr")
-    hp = {k: overrides.get(k, cfg[k]) for k in ("batch_size", "epochs")}
-    hp["lr"] = overrides.get("lr", cfg.lr * hp["batch_size"] / cfg.batch_size)   # linear scaling
+    ce = method == "cross_entropy"
+    base_lr = cfg.ce_lr if ce and cfg.ce_lr is not None else cfg.lr
+    base_epochs = cfg.ce_epochs if ce and cfg.ce_epochs is not None else cfg.epochs
+    hp = {"batch_size": overrides.get("batch_size", cfg.batch_size), "epochs": overrides.get("epochs", base_epochs)}
+    hp["lr"] = overrides.get("lr", base_lr * hp["batch_size"] / cfg.batch_size)   # linear scaling
+    warm = cfg.warmup_above_batch is None or hp["batch_size"] > cfg.warmup_above_batch
     torch.manual_seed(seed)
     encoder = build_encoder(**cfg.encoder).to(data.device)
     g = make_generator(seed, data.device)
     common = dict(epochs=hp["epochs"], batch_size=hp["batch_size"], lr=hp["lr"], weight_decay=cfg.weight_decay,
-                  warmup_epochs=cfg.warmup_epochs, generator=g, progress=progress, desc=method)
-    if method == "cross_entropy":
+                  warmup_epochs=cfg.warmup_epochs if warm else 0, generator=g, progress=progress, desc=method)
+    if ce:
         classifier = nn.Linear(encoder.feat_dim, len(data.classes)).to(data.device)
         model = maybe_compile(nn.Sequential(encoder, classifier), cfg.compile)
         result = fit_supervised(model, data.train_x, data.train_y, augment=crop_flip_augment(data), **common)
@@ -121,14 +134,14 @@ def train(cfg, data: CifarData, method: str, seed: int = 0, progress: bool = Tru
     tau = overrides.get("tau", cfg.tau if method == "supcon" else cfg.simclr_tau)
     model = ContrastiveModel(encoder, cfg.out_dim, hidden_dim=encoder.feat_dim).to(data.device)
     model = maybe_compile(model, cfg.compile)
-    loss = SupConLoss(tau=tau, form=form)
+    loss = SupConLoss(tau=tau, base_tau=cfg.base_tau, form=form)
     use_labels = method == "supcon"
 
     def objective(z1, z2, y):
         return loss(torch.stack([z1, z2], dim=1), y if use_labels else None, check=False)
 
     result = fit_two_views(model, objective, data.train_x, data.train_y, augment=two_crop_augment(data), **common)
-    return Trained(method, encoder, None, result.history, {**hp, "tau": tau, "form": form})
+    return Trained(method, encoder, None, result.history, {**hp, "tau": tau, "base_tau": cfg.base_tau, "form": form})
 
 
 def linear_eval(trained: Trained, data: CifarData, cfg, seed: int = 0, test_x: torch.Tensor | None = None):

@@ -4,8 +4,9 @@
 * :func:`fit_two_views`: an objective on the embeddings of two augmented views of each image
   (contrastive, align + uniform, SimCLR, SupCon, ...).
 
-Both use SGD with momentum and a warm-up + cosine schedule, and :func:`reprobook.train.train`
-for progress, autocast, NaN checks and checkpoint/resume.
+Both use SGD with momentum and a warm-up + cosine schedule (or, with ``lr_milestones``, a step
+schedule: the lr times ``lr_decay`` at each milestone epoch, as the papers' MultiStepLR), and
+:func:`reprobook.train.train` for progress, autocast, NaN checks and checkpoint/resume.
 """
 from __future__ import annotations
 
@@ -16,30 +17,38 @@ import torch.nn.functional as F
 
 from ..data.batches import TensorBatches
 from .loop import TrainResult, train
-from .schedules import warmup_cosine
+from .schedules import multistep, warmup_cosine
 
 
 def sgd_with_schedule(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float,
-                      total_steps: int, warmup_steps: int = 0):
-    """SGD (momentum, weight decay) and a per-step warm-up + cosine schedule."""
+                      total_steps: int, warmup_steps: int = 0, milestone_steps=None, lr_decay: float = 0.1):
+    """SGD (momentum, weight decay) and a per-step schedule: warm-up + cosine, or, when
+    ``milestone_steps`` is given, the lr times ``lr_decay`` at each of them."""
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if milestone_steps is not None:
+        if warmup_steps:
+            raise ValueError("a step schedule has no warm-up here (the official ones have none)")
+        return opt, multistep(opt, milestone_steps, lr_decay)
     return opt, warmup_cosine(opt, total_steps, warmup_steps)
 
 
-def _setup(model, images, labels, batch_size, epochs, lr, weight_decay, momentum, warmup_epochs, generator):
+def _setup(model, images, labels, batch_size, epochs, lr, weight_decay, momentum, warmup_epochs, generator,
+           lr_milestones=None, lr_decay=0.1):
     batches = TensorBatches(images, labels, batch_size, shuffle=True, drop_last=True, generator=generator)
+    milestones = None if lr_milestones is None else [m * len(batches) for m in lr_milestones]
     opt, sched = sgd_with_schedule(model, lr, weight_decay, momentum, epochs * len(batches),
-                                   warmup_epochs * len(batches))
+                                   warmup_epochs * len(batches), milestones, lr_decay)
     return batches, opt, sched
 
 
 def fit_supervised(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
                    augment: Callable, epochs: int, batch_size: int, lr: float, weight_decay: float = 5e-4,
                    momentum: float = 0.9, warmup_epochs: int = 0, generator: torch.Generator,
+                   lr_milestones=None, lr_decay: float = 0.1,
                    checkpoint=None, progress: bool = True, desc: str = "supervised") -> TrainResult:
     """Minimise cross-entropy of ``model(augment(x))`` (logits ``(B, C)``) against the labels."""
     batches, opt, sched = _setup(model, images, labels, batch_size, epochs, lr, weight_decay,
-                                 momentum, warmup_epochs, generator)
+                                 momentum, warmup_epochs, generator, lr_milestones, lr_decay)
 
     def loss_fn(batch):
         x, y, _ = batch
@@ -54,6 +63,7 @@ def fit_supervised(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
 def fit_two_views(model: torch.nn.Module, objective: Callable, images: torch.Tensor, labels: torch.Tensor, *,
                   augment: Callable, epochs: int, batch_size: int, lr: float, weight_decay: float = 1e-4,
                   momentum: float = 0.9, warmup_epochs: int = 0, generator: torch.Generator,
+                  lr_milestones=None, lr_decay: float = 0.1,
                   checkpoint=None, progress: bool = True, desc: str = "two views") -> TrainResult:
     """Minimise ``objective(z1, z2, labels)`` on ``z = model(view)`` of two views per image.
 
@@ -61,7 +71,7 @@ def fit_two_views(model: torch.nn.Module, objective: Callable, images: torch.Ten
     SupContrast). ``objective`` returns a loss or ``(loss, metrics)``.
     """
     batches, opt, sched = _setup(model, images, labels, batch_size, epochs, lr, weight_decay,
-                                 momentum, warmup_epochs, generator)
+                                 momentum, warmup_epochs, generator, lr_milestones, lr_decay)
 
     def loss_fn(batch):
         x, y, _ = batch
