@@ -26,7 +26,9 @@ from docutils.parsers.rst import Directive
 
 from .paths import BOOK
 from .run.records import load_records, results_dir, summarize
-from .run.report import metrics_from_notebook
+from .run.report import figure_from_notebook, metrics_from_notebook
+
+FIGURES_FOLDER = "_figures"     # book/<chapter>/_figures: generated at build time, git-ignored
 
 
 def _fmt(value) -> str:
@@ -102,6 +104,65 @@ class ResultsTable(Directive):
         return out
 
 
+def strongest_figure(chapter: str, notebook: str, name: str) -> tuple[bytes | None, str]:
+    """The PNG of key figure ``name`` from the strongest run available, and its label.
+
+    paper > short > smoke: the newest record of the highest scale (default parameters) that
+    kept the figure, labelled with its scale, seed, date, commit, device and wall time; else the
+    smoke twin's figure; else ``(None, reason)``.
+    """
+    for scale in ("paper", "short"):
+        records = [r for r in load_records(chapter, notebook, scale) if name in r.get("figures", {})]
+        if records:
+            r = records[-1]
+            png = results_dir() / chapter / notebook / r["figures"][name]
+            if png.exists():
+                device = r.get("device", {})
+                where = device.get("gpu") or f"CPU ({device.get('cpu', '?')})"
+                commit = (r.get("git", {}).get("commit") or "?")[:7]
+                label = (f"{scale} run, seed {r['seed']}, {r.get('date', '?')[:10]}, commit {commit}, "
+                         f"{where}, {r.get('wall_s', 0):.0f} s")
+                return png.read_bytes(), label
+    twin = BOOK / chapter / f"{notebook}.ipynb"
+    png = figure_from_notebook(twin, name) if twin.exists() else None
+    if png is None:
+        return None, f"{notebook} reports no figure named {name!r} (report_figure)"
+    return png, "smoke run (CPU, the executed twin that nbval checks); no short or paper run recorded yet"
+
+
+class ResultsFigure(Directive):
+    """``{results-figure}`` with ``notebook:``, ``figure:`` and an optional ``caption:``."""
+
+    has_content = True
+
+    def run(self):
+        import yaml
+
+        spec = yaml.safe_load("\n".join(self.content)) or {}
+        env = self.state.document.settings.env
+        chapter = Path(env.docname).parent.name
+        if "notebook" not in spec or "figure" not in spec:
+            raise self.error("results-figure needs `notebook:` and `figure:` (a name given to report_figure)")
+        png, label = strongest_figure(chapter, spec["notebook"], spec["figure"])
+        if png is None:
+            raise self.error(label)
+        env.note_dependency(str(BOOK / chapter / f"{spec['notebook']}.ipynb"))
+        for p in (results_dir() / chapter / spec["notebook"]).glob("*.json"):
+            env.note_dependency(str(p))
+        folder = BOOK / chapter / FIGURES_FOLDER
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{spec['notebook']}-{spec['figure']}.png"
+        if not target.exists() or target.read_bytes() != png:
+            target.write_bytes(png)
+        figure = nodes.figure(classes=["results-figure"])
+        figure += nodes.image(uri=f"{FIGURES_FOLDER}/{target.name}", alt=spec.get("caption", spec["figure"]))
+        caption = nodes.caption()
+        caption += nodes.Text((spec["caption"] + " — " if spec.get("caption") else "") + label + ".")
+        figure += caption
+        return [figure]
+
+
 def setup(app):
     app.add_directive("results-table", ResultsTable)
+    app.add_directive("results-figure", ResultsFigure)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -56,6 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--portable", action="store_true",
                        help="only the one-per-chapter sample replayed under other numerics")
     which.add_argument("--rest", action="store_true", help="all but that sample")
+    p_gpu = sub.add_parser("gpu", help="record a chapter's short run on a lent GPU machine (see CONTRIBUTING.md)")
+    gsub = p_gpu.add_subparsers(dest="gpu_command", required=True)
+    for name, text in (("plan", "print the sequence of device calls and what each carries"),
+                       ("prepare", "fill .gpu/ with the files of one step"),
+                       ("check", "check that every file a chapter needs is staged (on the device)")):
+        g = gsub.add_parser(name, help=text)
+        g.add_argument("chapter")
+        g.add_argument("--data", default=None, help="data folder (default: the first of $REPROBOOK_DATA)")
+        if name != "check":
+            g.add_argument("--wheels", default="../shared/wheels/device-py312", help="the notebook tools' wheels")
+        if name == "prepare":
+            g.add_argument("--step", type=int, required=True)
+    g = gsub.add_parser("collect", help="unpack the results archive a device call returned")
+    g.add_argument("folder")
     sub.add_parser("list", help="list chapters, notebooks and their parameters")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminate)   # SIGTERM cleans up as Ctrl-C does
@@ -70,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tolerances":
             for path in run_spread(args.target, args.config, execute=not args.reuse):
                 print(f"tolerances written to {path}")
+        elif args.command == "gpu":
+            _gpu(args)
         elif args.command == "twins":
             sample = {r.key for r in nbs.portability_sample()}
             for ref in nbs.notebooks():
@@ -95,6 +111,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _gpu(args) -> None:
+    import os
+
+    from .run import gpu
+
+    if args.gpu_command == "collect":
+        for name in gpu.collect(Path(args.folder)):
+            print(name)
+        return
+    data = Path(args.data or (os.environ.get("REPROBOOK_DATA") or "data").split(os.pathsep)[0]).expanduser()
+    chapter = nbs.resolve(args.chapter)[0].chapter
+    if args.gpu_command == "check":
+        files = [f for name in gpu.chapter_datasets(chapter) for f in gpu.dataset_files(name, data)]
+        print(f"{chapter}: all {len(files)} data files staged in {data}")
+        return
+    steps = gpu.plan(chapter, data, Path(args.wheels))
+    if args.gpu_command == "plan":
+        print(gpu.describe(chapter, steps))
+    else:
+        copied = gpu.prepare(steps, args.step)
+        size = sum(p.stat().st_size for p in copied) / 2**20
+        print(f"step {args.step} of {len(steps)}: {len(copied)} files, {size:.1f} MiB in {gpu.STAGING}/")
 
 
 def _terminate(signum, frame):

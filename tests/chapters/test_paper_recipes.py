@@ -66,3 +66,13 @@ def test_supcon_stability_sweeps_around_the_official_recipe():
     assert 1024 in cfg.batch_sizes and 0.1 in cfg.taus
     assert cfg.warmup_above_batch == 256 and cfg.base_tau == 0.07
 
+
+
+STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
+
+
+@pytest.mark.parametrize("module", [hs, sc])
+def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
+    """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
+    assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)
+    assert sum(module.SHORT_BUDGET_S.values()) + STAGING_AND_INSTALLS_S <= 8 * 60

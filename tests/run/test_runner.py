@@ -226,3 +226,17 @@ def test_cli_bad_scale_lists_the_valid_ones():
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown scale 'huge'; valid scales: smoke, short, paper" in out.stderr
+
+
+def test_key_figures_are_kept_with_the_record(book, tmp_path):
+    (book / "99-demo" / "01-tiny.md").write_text(TINY.replace(
+        "report(value=seed * 10 + width + 0.123456, scale_name=scale)",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "from reprobook.run import report_figure\nplt.plot([0, width])\nreport_figure('line')\n"
+        "report(value=1.0)"))
+    path = run("99-demo", scale="short", progress=False, book=book, runs=tmp_path / "runs")[0]
+    rec = json.loads(path.read_text())
+    assert rec["figures"] == {"line": "short-seed0-line.png"}
+    assert (path.parent / "short-seed0-line.png").read_bytes().startswith(bytes.fromhex("89504e47"))
+    from reprobook.run.report import figure_from_notebook
+    assert figure_from_notebook(tmp_path / "runs" / "99-demo" / "01-tiny-short-seed0.ipynb", "line")

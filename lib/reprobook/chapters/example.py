@@ -14,6 +14,8 @@ from ..run.scales import configure
 from ..train import fit_supervised, make_generator
 from .common import CifarData, cifar_data, probe_frozen
 
+DATASETS = ("cifar10",)   # what a run reads (the GPU staging plan copies these)
+
 CONFIGS = {
     "smoke": dict(encoder=dict(name="small", width=16, stem_stride=2), train_per_class=200,
                   test_per_class=100, epochs=8, batch_size=64, lr=0.05, probe_epochs=30),

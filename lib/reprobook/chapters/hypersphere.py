@@ -30,6 +30,7 @@ from ..train import fit_supervised, fit_two_views, make_generator
 from .common import CifarData, cifar_data, probe_frozen
 
 OBJECTIVES = ("random", "supervised", "contrastive", "align_uniform")
+DATASETS = ("cifar10",)   # what a run reads (the GPU staging plan copies these)
 HPARAM_DEFAULTS = {"tau": 0.5, "lam": 1.0, "alpha": 2.0, "t": 2.0, "align_weight": 1.0}
 
 # ---------------------------------------------------------------- configurations
@@ -55,7 +56,7 @@ CONFIGS = {
     "method": {
         "smoke": dict(_SMOKE, train_per_class=100, test_per_class=100, out_dim=32, epochs=8, tau=0.5,
                       ms=[1, 4, 16, 64, 256, 1024, 4096], draws=8),
-        "short": dict(_SHORT, out_dim=128, epochs=30, tau=0.5, ms=[1, 4, 16, 64, 256, 1024, 4096, 16384],
+        "short": dict(_SHORT, out_dim=128, epochs=15, tau=0.5, ms=[1, 4, 16, 64, 256, 1024, 4096, 16384],
                       draws=8),
         "paper": dict(_PAPER, out_dim=128, epochs=200, tau=0.5, ms=[1, 4, 16, 64, 256, 1024, 4096, 16384],
                       draws=8),
@@ -63,13 +64,13 @@ CONFIGS = {
     "plots": {
         "smoke": dict(_SMOKE, train_per_class=300, test_per_class=100, out_dim=2, epochs=10, tau=0.5, lam=1.0,
                       alpha=2.0, t=2.0),
-        "short": dict(_SHORT, out_dim=2, epochs=30, tau=0.5, lam=1.0, alpha=2.0, t=2.0),
+        "short": dict(_SHORT, out_dim=2, epochs=15, tau=0.5, lam=1.0, alpha=2.0, t=2.0),
         "paper": dict(_PAPER, out_dim=2, epochs=200, tau=0.5, lam=1.0, alpha=2.0, t=2.0),
     },
     "sweep": {
         "smoke": dict(_SMOKE, train_per_class=150, test_per_class=100, out_dim=32, epochs=8,
                       taus=[0.1, 0.3, 1.0], lams=[0.3, 1.0, 3.0], alpha=2.0, t=2.0),
-        "short": dict(_SHORT, out_dim=128, epochs=15, taus=[0.07, 0.2, 0.5, 1.0], lams=[0.3, 1.0, 3.0],
+        "short": dict(_SHORT, out_dim=128, epochs=8, taus=[0.1, 0.3, 1.0], lams=[0.3, 1.0, 3.0],
                       alpha=2.0, t=2.0),
         "paper": dict(_PAPER, out_dim=128, epochs=200, taus=[0.07, 0.2, 0.5, 1.0], lams=[0.3, 1.0, 3.0],
                       alpha=2.0, t=2.0),
@@ -77,11 +78,20 @@ CONFIGS = {
     "direct": {
         "smoke": dict(_SMOKE, train_per_class=300, test_per_class=100, out_dim=32, epochs=15, tau=0.5,
                       lam=1.0, alpha=2.0, t=2.0),
-        "short": dict(_SHORT, out_dim=128, epochs=100, tau=0.2, lam=1.0, alpha=2.0, t=2.0),
+        "short": dict(_SHORT, out_dim=128, epochs=30, tau=0.2, lam=1.0, alpha=2.0, t=2.0),
         "paper": dict(_PAPER, out_dim=128, epochs=200, tau=0.2, lam=1.0, alpha=2.0, t=2.0),
     },
 }
 
+
+#: Seconds each notebook's ``short`` run may take on one H100/H200 (a chapter, data staging and
+#: installs included, must fit 8 minutes: one lent GPU window). Estimated, not yet measured (no GPU
+#: was lent when they were set), from DESIGN.md's measured throughput of a CIFAR ResNet-18 on an
+#: H200 with GPU-resident data, bf16 and channels_last: 60-77k views/s, i.e. ~1.5 s per two-view
+#: epoch of CIFAR-10 and ~0.8 s per supervised one, plus ~3 s per linear probe and ~10 s of kernel
+#: start and data loading per notebook. method: 15 contrastive epochs; plots: 3 trained encoders x
+#: 15 epochs; sweep: 9 trained encoders x 8 epochs; direct: 2 x 30 epochs.
+SHORT_BUDGET_S = {"method": 45, "plots": 90, "sweep": 150, "direct": 120}
 
 #: Reference numbers, read from the official repositories' READMEs (see ../shared/papers/REFERENCE.md):
 #: linear-probe top-1 (%) of the paper's direct objective and of the contrastive loss.

@@ -100,9 +100,10 @@ def device_info(requested: str | None = None) -> dict:
 
 
 def make_record(chapter, notebook, scale, seed, parameters, metrics, wall_s, device=None, executed=None,
-                variant: dict | None = None) -> dict:
+                variant: dict | None = None, figures: dict | None = None) -> dict:
     return {"chapter": chapter, "notebook": notebook, "scale": scale, "seed": seed,
-            "variant": variant or {}, "parameters": parameters, "metrics": metrics, "wall_s": round(wall_s, 2),
+            "variant": variant or {}, "parameters": parameters, "metrics": metrics,
+            "figures": figures or {}, "wall_s": round(wall_s, 2),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git": git_state(), "device": device_info(device), "versions": library_versions(),
             "executed_notebook": executed}

@@ -9,12 +9,19 @@
 * when run by ``reprobook run``, merges them into the file named by ``$REPROBOOK_METRICS``,
   from which the runner writes the results record.
 
+``report_figure("circle", fig)`` shows a key figure (instead of ``plt.show()``) and registers it:
+the output carries its name, so the chapter page can show the smoke twin's figure, and under
+``reprobook run`` the PNG is saved beside the metrics so that the results record of a
+``short``/``paper`` run keeps it (``results/<chapter>/<notebook>/<scale>-seed<k>-<name>.png``).
+
 ``table(df, "results")`` shows a table of (trained) numbers the same way: the rounded values
 travel in the output's metadata, so the notebook regression (``reprobook.run.regression``)
 compares them column by column within the chapter's measured tolerances instead of as text.
 """
 from __future__ import annotations
 
+import base64
+import io
 import json
 import numbers
 import os
@@ -61,6 +68,49 @@ def report(digits: int = 2, **metrics) -> dict:
         existing.update(metrics)
         path.write_text(json.dumps(existing, indent=1))
     return rounded
+
+
+FIGURE_DPI = 110
+
+
+def figures_dir() -> Path | None:
+    """Where ``reprobook run`` collects the figures of the notebook it runs (None otherwise)."""
+    target = os.environ.get(METRICS_ENV)
+    return Path(target).parent / "figures" if target else None
+
+
+def report_figure(name: str, fig=None) -> None:
+    """Show ``fig`` (default: the current figure) as a key figure of the notebook named ``name``,
+    then close it; use it instead of ``plt.show()``."""
+    import matplotlib.pyplot as plt
+
+    if not name.isidentifier():
+        raise ValueError(f"figure name must be an identifier, got {name!r}")
+    fig = plt.gcf() if fig is None else fig
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
+    png = buffer.getvalue()
+    folder = figures_dir()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.png").write_bytes(png)
+    width, height = fig.get_size_inches() * FIGURE_DPI
+    _display({"image/png": base64.b64encode(png).decode(),
+              "text/plain": f"<Figure size {int(width)}x{int(height)} with {len(fig.axes)} Axes>"},
+             {METADATA_KEY: {"figure": name}})
+    plt.close(fig)
+
+
+def figure_from_notebook(nb, name: str) -> bytes | None:
+    """The PNG of the key figure ``name`` in an executed notebook (node or path), or None."""
+    if isinstance(nb, (str, os.PathLike)):
+        nb = json.loads(Path(nb).read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get(METADATA_KEY, {}).get("figure") == name:
+                data = out["data"]["image/png"]
+                return base64.b64decode("".join(data) if isinstance(data, list) else data)
+    return None
 
 
 def _cell(value, digits: int):

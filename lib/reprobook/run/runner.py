@@ -215,12 +215,18 @@ def run(target: str, scale: str = "smoke", seed: int = 0, device: str | None = N
             failed.unlink(missing_ok=True)
             wall = time.perf_counter() - t0
             metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-        if record:
-            path = record_path(ref.chapter, ref.name, scale, seed, variant)
-            write_json_atomic(path, make_record(ref.chapter, ref.name, scale, seed, full, metrics,
-                                                wall, device, _rel(out), variant))
-            print(f"  {len(metrics)} metrics in {wall:.1f} s -> {_rel(path)}")
-            written.append(path)
+            if record:
+                path = record_path(ref.chapter, ref.name, scale, seed, variant)
+                figures = {}
+                for png in sorted((Path(tmp) / "figures").glob("*.png")):   # report_figure() wrote these
+                    target = path.with_name(f"{path.stem}-{png.stem}.png")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(png, target)
+                    figures[png.stem] = target.name
+                write_json_atomic(path, make_record(ref.chapter, ref.name, scale, seed, full, metrics,
+                                                    wall, device, _rel(out), variant, figures))
+                print(f"  {len(metrics)} metrics, {len(figures)} figures in {wall:.1f} s -> {_rel(path)}")
+                written.append(path)
     return written
 
 
