@@ -34,6 +34,8 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
+	# frost textures of CIFAR-10-C only: its OpenCV / scikit-image dependencies are not needed
+	$(BIN)/python -m pip install -q --no-deps imagecorruptions==1.1.2
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (reprobook)" >/dev/null
 	touch $(STAMP)

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                            "numerics and write book/<chapter>/tolerances.json")
     p_tol.add_argument("target", help="CHAPTER or CHAPTER/NOTEBOOK")
     p_tol.add_argument("--config", action="append", default=None, metavar="NAME",
-                       help=f"numeric configuration (repeatable; default all: {', '.join(CONFIGURATIONS)})")
+                       help=f"numeric configuration (repeatable; one of {', '.join(CONFIGURATIONS)}; default: all but default)")
     p_tol.add_argument("--reuse", action="store_true",
                        help="do not execute: compute tolerances from the observations stored under runs/spread")
     p_twins = sub.add_parser("twins", help="print the executed twins' paths (for nbval)")

@@ -3,7 +3,7 @@ from .augment import (ColorJitter, Compose, Normalize, RandomCrop, RandomGraysca
                       RandomHorizontalFlip, RandomResizedCrop, ToFloat, simclr_augment,
                       standard_augment, eval_transform)
 from .batches import TensorBatches
-from .corruptions import CORRUPTIONS, corrupt
+from .corruptions import BENCHMARK_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
 from .cifar import data_roots, load_cifar
 from .classes import (CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES,
                       CIFAR100_FINE_TO_COARSE, CIFAR100_SUPERCLASSES, CIFAR_MEAN, CIFAR_STD)

@@ -39,6 +39,9 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     "sse41": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"},
 }
+#: measured by default: "default" is the twin's own configuration (it adds nothing on the machine
+#: that wrote the twins; name it to include a run as is on another machine)
+PERTURBED = [c for c in CONFIGURATIONS if c != "default"]
 MARGIN_SD = 4.0              # the twin's distance from the mean + 4 sd of all values seen (twin included)
 MARGIN_DEVIATION = 1.5       # and at least 1.5 × the largest deviation from the twin seen
 OBSERVATIONS = RUNS / "spread"
@@ -152,7 +155,7 @@ def write_tolerances(chapter: str, measured: dict[str, dict], configs: list[str]
 def run_spread(target: str, configs: list[str] | None = None, execute: bool = True,
                book: Path = nbs.BOOK, root: Path = OBSERVATIONS) -> list[Path]:
     """Observe (unless ``execute`` is False: reuse stored observations) and write tolerances."""
-    configs = configs or list(CONFIGURATIONS)
+    configs = configs or PERTURBED
     unknown = [c for c in configs if c not in CONFIGURATIONS]
     if unknown:
         raise ValueError(f"unknown configuration(s) {', '.join(unknown)}; valid: {', '.join(CONFIGURATIONS)}")
