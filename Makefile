@@ -42,11 +42,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	$(NBVAL) $$($(BIN)/reprobook twins --rest)
+	rest="$$($(BIN)/reprobook twins --rest)" && test -n "$$rest" && $(NBVAL) $$rest
 	@echo "notebook regression under other numerics: $(OTHER_NUMERICS)"
-	env $(OTHER_NUMERICS) $(NBVAL) $$($(BIN)/reprobook twins --portable)
+	sample="$$($(BIN)/reprobook twins --portable)" && test -n "$$sample" && env $(OTHER_NUMERICS) $(NBVAL) $$sample
 
 nbval: venv
+	@test -n "$(strip $(NB))" || { echo "usage: make nbval NB=\"<twins or folders>\" (default: book)"; exit 2; }
 	$(NBVAL) $(NB)
 
 tolerances: venv

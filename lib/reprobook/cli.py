@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"reprobook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="execute CHAPTER[/NOTEBOOK] and write results records")
+    p_run = sub.add_parser("run", help="execute CHAPTER[/NOTEBOOK] and write results records", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p_run.add_argument("target", help="e.g. 03-hypersphere, 03-hypersphere/04-direct-optimisation, or "
                        "a path such as book/03-hypersphere/04-direct-optimisation.md")
     p_run.add_argument("--scale", default="smoke", help=f"one of {', '.join(SCALES)} (default smoke)")
@@ -125,7 +126,7 @@ def _gpu(args) -> None:
     data = Path(args.data or (os.environ.get("REPROBOOK_DATA") or "data").split(os.pathsep)[0]).expanduser()
     chapter = nbs.resolve(args.chapter)[0].chapter
     if args.gpu_command == "check":
-        files = [f for name in gpu.chapter_datasets(chapter) for f in gpu.dataset_files(name, data)]
+        files = [f for name in gpu.chapter_datasets(chapter) for f in gpu.dataset_files(name, data, staged_only=True)]
         print(f"{chapter}: all {len(files)} data files staged in {data}")
         return
     steps = gpu.plan(chapter, data, Path(args.wheels))

@@ -212,3 +212,12 @@ def test_subset_is_deterministic_and_balanced(cifar10_test):
 def test_tensors_are_uint8_nchw(cifar10_test):
     x, y = cifar10_test.subset(per_class=2).tensors()
     assert x.shape == (20, 3, 32, 32) and str(x.dtype) == "torch.uint8" and y.shape == (20,)
+
+
+def test_a_run_on_the_whole_split_refuses_a_partial_set(isolated):
+    from reprobook.chapters.common import cifar_data
+
+    folder, _ = _write_shards(isolated)
+    (folder / "cifar10-train-1.zip").unlink()
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="needs every shard.*copy them beside"):
+        cifar_data("cifar10", None, None, device="cpu")

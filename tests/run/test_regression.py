@@ -99,6 +99,17 @@ def test_nan_equals_nan_only():
     assert not values_agree(float("nan"), 1.0, 10.0)
 
 
+def test_a_quantity_reported_twice_in_a_notebook_is_refused():
+    nb = {"cells": [{"outputs": [metrics_output(acc=1.0)]}, {"outputs": [metrics_output(acc=2.0)]}]}
+    with pytest.raises(ValueError, match="acc is reported twice"):
+        notebook_quantities(nb)
+
+
+def test_infinities_and_booleans():
+    assert values_agree(float("inf"), float("inf"), 0.1)
+    assert not values_agree(True, 1, None) and not values_agree(1, True, 5)
+
+
 def test_quantities_of_metrics_and_tables():
     outs = [metrics_output(a=1.0, b="x"), table_output("t", ["r1", "r2"], ["c"], [[1.5], [2.5]])]
     assert quantities(outs) == {"a": [1.0], "b": ["x"], "t.c": [1.5, 2.5]}
@@ -140,13 +151,29 @@ def test_load_tolerances(tmp_path):
         load_tolerances(nb)
 
 
-def test_every_twin_quantity_with_a_tolerance_exists():
-    """A tolerance for a quantity no notebook reports is a typo or a leftover."""
+def test_tolerances_were_measured_on_the_current_twins():
+    """A tolerance belongs to the twin it was measured against: when a twin's trained numbers
+    change (`make golden` after a change of code or configuration), its chapter's tolerances must
+    be measured again (`make tolerances CH=...`), and a quantity no notebook reports any more is
+    a leftover."""
     from reprobook.run import notebooks as nbs
+    from reprobook.run.regression import tolerances_path
 
     for ref in nbs.notebooks():
         if not ref.twin.exists():
             continue
-        reported = set(notebook_quantities(ref.twin))
-        stale = set(load_tolerances(ref.twin)) - reported
+        reported = notebook_quantities(ref.twin)
+        stale = set(load_tolerances(ref.twin)) - set(reported)
         assert not stale, f"{ref.key}: tolerances for quantities it does not report: {sorted(stale)}"
+        path = tolerances_path(ref.twin)
+        entries = json.loads(path.read_text())["notebooks"].get(ref.name, {}) if path.exists() else {}
+        for quantity, entry in entries.items():
+            if isinstance(entry, dict) and "twin" in entry:
+                twin = entry["twin"] if isinstance(entry["twin"], list) else [entry["twin"]]
+                assert twin == reported[quantity], (
+                    f"{ref.key}: {quantity} was measured against twin value {entry['twin']} but the twin "
+                    f"now reports {reported[quantity]}: run `make tolerances CH={ref.chapter}/{ref.name[:2]}`")
+
+
+def test_resolution_of_values_in_scientific_notation():
+    assert tolerance([1e-05], [[2e-05], [1e-05]]) < 1e-4

@@ -44,6 +44,9 @@ def cifar_data(name: str = "cifar10", train_per_class: int | None = None, test_p
     """Load CIFAR (whole splits when ``*_per_class`` is None) onto ``device`` as uint8 tensors."""
     device = resolve_device(device)
     train, test = load_cifar(name, "train"), load_cifar(name, "test")
+    for split, per_class in ((train, train_per_class), (test, test_per_class)):
+        if per_class is None and split.note and "partial" in split.note:
+            raise ValueError(f"{name} {split.split}: a run on the whole split needs every shard, but {split.note}")
     if train_per_class is not None:
         train = train.subset(per_class=train_per_class, seed=seed)
     if test_per_class is not None:

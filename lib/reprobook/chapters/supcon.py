@@ -24,7 +24,9 @@ from ..train import fit_supervised, fit_two_views, make_generator, maybe_compile
 from .common import CifarData, cifar_data, probe_frozen
 
 METHODS = ("cross_entropy", "supcon", "simclr")
-DATASETS = ("cifar10",)   # what a run with the default parameters reads (dataset=cifar100 needs that too)
+# what a run with the default parameters reads (dataset=cifar100 needs that too); frost: the
+# pictures of CIFAR-10-C's frost corruption (notebook 3)
+DATASETS = ("cifar10", "frost")
 
 #: linear-evaluation top-1 (%) of the official README (ResNet-50), the paper's Table 2 recipe
 PAPER_TOP1 = {

@@ -315,10 +315,18 @@ FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.j
 
 
 def _frost_dir():
+    """The frost pictures: a ``frost/`` folder in a data root (what a GPU run stages), else the
+    package data of the imagecorruptions wheel."""
+    from .cifar import data_roots
+
+    for root in data_roots():
+        if all((root / "frost" / f).is_file() for f in FROST_FILES):
+            return root / "frost"
     spec = importlib.util.find_spec("imagecorruptions")
     if spec is None:
         raise ModuleNotFoundError("frost needs the frost pictures of the imagecorruptions wheel: "
-                                  "pip install --no-deps imagecorruptions==1.1.2 (see requirements.txt)")
+                                  "pip install --no-deps imagecorruptions==1.1.2 (the Makefile does), "
+                                  "or a frost/ folder with them in $REPROBOOK_DATA")
     # The package's __init__ imports OpenCV and scikit-image (not installed here): read its data
     # through a module object made from its spec, which importlib.resources needs but never executes.
     return importlib.resources.files(importlib.util.module_from_spec(spec)) / "frost"

@@ -54,8 +54,21 @@ def chapter_datasets(chapter: str) -> tuple[str, ...]:
     return tuple(datasets)
 
 
-def dataset_files(name: str, data_root: Path) -> list[StagedFile]:
-    """The manifest and every shard of ``name`` under ``data_root`` (the zip-shard layout)."""
+def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list[StagedFile]:
+    """The manifest and every shard of ``name`` under ``data_root`` (the zip-shard layout); for
+    ``frost``, the frost pictures of CIFAR-10-C (from the data root, else the installed wheel)."""
+    if name == "frost":
+        from ..data.corruptions import FROST_FILES, _frost_dir
+
+        with_data = Path(data_root) / "frost"
+        if staged_only or all((with_data / f).is_file() for f in FROST_FILES):
+            missing = [f for f in FROST_FILES if not (with_data / f).is_file()]
+            if missing:
+                raise FileNotFoundError(f"{with_data} lacks the frost pictures {', '.join(missing)}")
+            folder = with_data
+        else:
+            folder = Path(str(_frost_dir()))
+        return [StagedFile(folder / f, f"data/frost/{f}", (folder / f).stat().st_size) for f in FROST_FILES]
     folder = data_root / name
     manifest = folder / f"{name}-manifest.json"
     if not manifest.is_file():

@@ -10,6 +10,7 @@ Loaded by ``make test`` / ``make nbval`` as ``pytest -p reprobook.run.nbval_plug
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -29,6 +30,12 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def pytest_configure(config):
+    # nbval starts each kernel in its notebook's folder: a relative data path must not change meaning
+    from .runner import absolute_data_path
+
+    data = absolute_data_path()
+    if data:
+        os.environ["REPROBOOK_DATA"] = data
     try:
         from nbval import plugin as nbval_plugin
     except ImportError:                 # pragma: no cover - nbval is in requirements.txt

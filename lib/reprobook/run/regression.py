@@ -53,7 +53,7 @@ def load_tolerances(notebook: Path) -> dict:
     out = {}
     for quantity, entry in entries.items():
         tol = entry["tol"] if isinstance(entry, dict) else entry
-        if not (tol == ANY or (isinstance(tol, (int, float)) and tol >= 0)):
+        if not (tol == ANY or (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0)):
             raise ValueError(f"{path}: tolerance of {quantity!r} must be a number >= 0 or "
                              f"{ANY!r}, got {tol!r}")
         out[quantity] = tol
@@ -99,7 +99,11 @@ def notebook_quantities(nb) -> dict:
         nb = json.loads(Path(nb).read_text())
     found: dict = {}
     for cell in nb["cells"]:
-        found.update(quantities(cell.get("outputs", [])))
+        for name, values in quantities(cell.get("outputs", [])).items():
+            if name in found:       # one tolerance, one record entry per name: names must be unique
+                raise ValueError(f"{name} is reported twice in the notebook (report/table); give each a "
+                                 f"name of its own")
+            found[name] = values
     return found
 
 
@@ -141,6 +145,10 @@ def _parse(text: str):
 def values_agree(twin, new, tol) -> bool:
     if tol == ANY:
         return True
+    if isinstance(twin, bool) or isinstance(new, bool):      # labels, not numbers
+        return type(twin) is type(new) and twin == new
+    if twin == new:
+        return True                                          # also equal infinities
     if _is_number(twin) and _is_number(new):
         if math.isnan(twin) or math.isnan(new):
             return math.isnan(twin) and math.isnan(new)

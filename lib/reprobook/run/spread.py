@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 import os
 import platform
 import tempfile
@@ -72,8 +73,8 @@ def _is_number(v) -> bool:
 
 
 def _decimals(v) -> int:
-    text = repr(float(v))
-    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
+    """Decimal places of a printed (rounded) value: 40.4 -> 1, 1e-05 -> 5, 40.0 -> 1."""
+    return max(0, -Decimal(repr(float(v))).as_tuple().exponent)
 
 
 def _round_up(x: float) -> float:
