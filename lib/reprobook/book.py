@@ -55,21 +55,35 @@ def results_rows(chapter: str, notebook: str, rows: list[dict]) -> tuple[list[st
     return header, body
 
 
-class ResultsTable(Directive):
-    has_content = True
+class _ChapterDirective(Directive):
+    """A YAML body naming a notebook of the page's chapter; the page is rebuilt when its twin or
+    its records change."""
 
-    def run(self):
+    has_content = True
+    required: tuple[str, ...] = ("notebook",)
+    usage = ""
+
+    def spec(self) -> tuple[dict, str]:
         import yaml
 
         spec = yaml.safe_load("\n".join(self.content)) or {}
+        if any(key not in spec for key in self.required):
+            raise self.error(self.usage)
         env = self.state.document.settings.env
         chapter = Path(env.docname).parent.name
-        if "notebook" not in spec or "rows" not in spec:
-            raise self.error("results-table needs `notebook:` and `rows:` (each with `metric:`)")
-        header, body = results_rows(chapter, spec["notebook"], spec["rows"])
         env.note_dependency(str(BOOK / chapter / f"{spec['notebook']}.ipynb"))
         for p in (results_dir() / chapter / spec["notebook"]).glob("*.json"):
             env.note_dependency(str(p))
+        return spec, chapter
+
+
+class ResultsTable(_ChapterDirective):
+    required = ("notebook", "rows")
+    usage = "results-table needs `notebook:` and `rows:` (each with `metric:`)"
+
+    def run(self):
+        spec, chapter = self.spec()
+        header, body = results_rows(chapter, spec["notebook"], spec["rows"])
         table = nodes.table(classes=["results-table"])
         group = nodes.tgroup(cols=len(header))
         table += group
@@ -130,25 +144,17 @@ def strongest_figure(chapter: str, notebook: str, name: str) -> tuple[bytes | No
     return png, "smoke run (CPU, the executed twin that nbval checks); no short or paper run recorded yet"
 
 
-class ResultsFigure(Directive):
+class ResultsFigure(_ChapterDirective):
     """``{results-figure}`` with ``notebook:``, ``figure:`` and an optional ``caption:``."""
 
-    has_content = True
+    required = ("notebook", "figure")
+    usage = "results-figure needs `notebook:` and `figure:` (a name given to report_figure)"
 
     def run(self):
-        import yaml
-
-        spec = yaml.safe_load("\n".join(self.content)) or {}
-        env = self.state.document.settings.env
-        chapter = Path(env.docname).parent.name
-        if "notebook" not in spec or "figure" not in spec:
-            raise self.error("results-figure needs `notebook:` and `figure:` (a name given to report_figure)")
+        spec, chapter = self.spec()
         png, label = strongest_figure(chapter, spec["notebook"], spec["figure"])
         if png is None:
             raise self.error(label)
-        env.note_dependency(str(BOOK / chapter / f"{spec['notebook']}.ipynb"))
-        for p in (results_dir() / chapter / spec["notebook"]).glob("*.json"):
-            env.note_dependency(str(p))
         folder = BOOK / chapter / FIGURES_FOLDER
         folder.mkdir(exist_ok=True)
         target = folder / f"{spec['notebook']}-{spec['figure']}.png"
