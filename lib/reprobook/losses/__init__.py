@@ -3,3 +3,4 @@ from .contrastive import contrastive_limit, info_nce, info_nce_from_similarities
 from .hypersphere import align_loss, align_uniform_loss, uniform_loss
 from .supcon import SupConLoss, supcon_loss, supcon_terms
 from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
+from .multiview import MultiviewContrast, view_pairs

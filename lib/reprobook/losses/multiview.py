@@ -1,0 +1,91 @@
+r"""CMC's objective over several views, one memory bank per view (Tian et al. 2019, Sec. 3.2-3.3).
+
+For two views :math:`V_1, V_2` the objective is symmetric,
+:math:`\mathcal{L}(V_1, V_2) = \mathcal{L}_{V_1}^{V_2} + \mathcal{L}_{V_2}^{V_1}`, where
+:math:`\mathcal{L}_{V_1}^{V_2}` contrasts a sample's view-1 feature against the view-2 bank (its
+own row the positive, ``K`` uniform rows the negatives). With ``M`` views (Eq. 6 and 7):
+
+* **core view**: every view against the first, :math:`\sum_{j=2}^{M} \mathcal{L}(V_1, V_j)`;
+* **full graph**: every pair, :math:`\sum_{1 \le i < j \le M} \mathcal{L}(V_i, V_j)`.
+
+Each direction uses the NCE criterion (with its own running partition estimate) or the softmax
+criterion of :mod:`reprobook.losses.nce`. As the official ``NCEAverage``, both directions of a
+pair share the drawn indices, and the banks are updated with momentum after the scores are
+computed.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from torch import nn
+
+from ._checks import as_labels, check_number
+from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
+
+GRAPHS = ("core", "full")
+CRITERIA = ("nce", "softmax")
+
+
+def view_pairs(n_views: int, graph: str = "core") -> list[tuple[int, int]]:
+    """The pairs of views contrasted: ``(0, j)`` for the core view, every ``i < j`` for the full graph."""
+    if graph not in GRAPHS:
+        raise ValueError(f"unknown graph {graph!r}; valid: {', '.join(GRAPHS)}")
+    if n_views < 2:
+        raise ValueError(f"contrasting views needs at least 2 views, got {n_views}")
+    return [(0, j) for j in range(1, n_views)] if graph == "core" else list(combinations(range(n_views), 2))
+
+
+class MultiviewContrast(nn.Module):
+    """``forward(features, index)``: ``features`` a list of ``V`` tensors ``(B, D)`` (L2-normalised,
+    one per view, row ``b`` of every view the same sample), ``index`` ``(B,)`` the samples' rows
+    in the banks. Returns ``(loss, stats)`` with the loss summed over pairs and directions and
+    ``stats`` the mean positive probability per direction (a training monitor)."""
+
+    def __init__(self, n_views: int, n_data: int, dim: int = 128, K: int = 16384, tau: float = 0.07,
+                 momentum: float = 0.5, criterion: str = "nce", graph: str = "core",
+                 z_momentum: float | None = 0.9, exclude_positive: bool = True,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        check_number(tau, "tau", positive=True)
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}; valid: {', '.join(CRITERIA)}")
+        if int(K) < 1 or int(K) >= n_data:
+            raise ValueError(f"K must be in [1, n_data) = [1, {n_data}), got {K}")
+        self.pairs = view_pairs(n_views, graph)
+        self.n_views, self.n_data, self.K, self.tau = n_views, int(n_data), int(K), float(tau)
+        self.criterion, self.graph, self.exclude_positive = criterion, graph, exclude_positive
+        self.banks = nn.ModuleList(MemoryBank(n_data, dim, momentum, generator) for _ in range(n_views))
+        # one partition estimate per direction (query view -> bank view), as the official Z_l, Z_ab
+        self.partitions = nn.ModuleDict({f"{i}->{j}": PartitionEstimate(n_data, z_momentum)
+                                         for a, b in self.pairs for i, j in ((a, b), (b, a))})
+
+    def _direction(self, query: torch.Tensor, bank: int, idx: torch.Tensor, key: str):
+        scores = self.banks[bank].scores(query, idx, self.tau)                   # (B, 1 + K)
+        if self.criterion == "softmax":
+            loss = softmax_bank_loss(scores)
+            p_pos = torch.softmax(scores.detach().float(), dim=1)[:, 0].mean()
+        else:
+            log_z = self.partitions[key](scores)
+            loss = nce_loss(scores, self.n_data, log_z)
+            p_pos = torch.exp(scores.detach().float()[:, 0] - log_z.float()).mean()
+        return loss, p_pos
+
+    def forward(self, features: list[torch.Tensor], index, generator: torch.Generator | None = None):
+        if len(features) != self.n_views:
+            raise ValueError(f"expected {self.n_views} views, got {len(features)}")
+        B = features[0].shape[0]
+        if any(f.shape != features[0].shape for f in features):
+            raise ValueError(f"every view must have the same shape, got {[tuple(f.shape) for f in features]}")
+        index = as_labels(index, B, features[0].device, "index")
+        total, stats = features[0].new_zeros(()), {}
+        for a, b in self.pairs:
+            idx = self.banks[b].sample(index, self.K, generator, self.exclude_positive)   # shared by both directions
+            for i, j in ((a, b), (b, a)):
+                key = f"{i}->{j}"
+                loss, p_pos = self._direction(features[i], j, idx, key)
+                total = total + loss
+                stats[f"p_pos {key}"] = p_pos
+        for v, f in enumerate(features):
+            self.banks[v].update(index, f)
+        return total, stats
