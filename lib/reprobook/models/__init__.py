@@ -1,5 +1,6 @@
 """Encoders and heads."""
 from .heads import ContrastiveModel, L2Norm, mlp_head
+from .multiview import MultiviewEncoder
 from .resnet_cifar import ResNetCIFAR, resnet18, resnet34, resnet50, resnet101
 from .small import SmallConvNet
 

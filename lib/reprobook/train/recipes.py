@@ -3,6 +3,8 @@
 * :func:`fit_supervised`: cross-entropy on one augmented view (the supervised baselines).
 * :func:`fit_two_views`: an objective on the embeddings of two augmented views of each image
   (contrastive, align + uniform, SimCLR, SupCon, ...).
+* :func:`fit_multiview`: CMC, one augmented crop split into views (colour channels), one encoder
+  per view, and a memory-bank objective indexed by the samples' positions.
 
 Both use SGD with momentum and a warm-up + cosine schedule (or, with ``lr_milestones``, a step
 schedule: the lr times ``lr_decay`` at each milestone epoch, as the papers' MultiStepLR), and
@@ -80,4 +82,30 @@ def fit_two_views(model: torch.nn.Module, objective: Callable, images: torch.Ten
         return objective(z1, z2, y)
 
     return train(model, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
+                 generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
+
+
+def fit_multiview(model: torch.nn.Module, contrast: torch.nn.Module, to_views: Callable, images: torch.Tensor,
+                  labels: torch.Tensor, *, augment: Callable, epochs: int, batch_size: int, lr: float,
+                  weight_decay: float = 1e-4, momentum: float = 0.9, warmup_epochs: int = 0,
+                  generator: torch.Generator, lr_milestones=None, lr_decay: float = 0.1,
+                  checkpoint=None, progress: bool = True, desc: str = "multiview") -> TrainResult:
+    """Minimise ``contrast(model(to_views(augment(x))), index)`` (CMC).
+
+    ``augment`` maps uint8 images to one augmented crop (floats in [0, 1]), ``to_views`` splits it
+    into the views (e.g. :class:`reprobook.data.colorspaces.ColorViews`), ``model`` embeds each
+    view (:class:`reprobook.models.MultiviewEncoder`) and ``contrast`` scores them against its
+    memory banks (:class:`reprobook.losses.MultiviewContrast`), which are checkpointed with the
+    model. Only the model's parameters are optimised.
+    """
+    batches, opt, sched = _setup(model, images, labels, batch_size, epochs, lr, weight_decay,
+                                 momentum, warmup_epochs, generator, lr_milestones, lr_decay)
+    both = torch.nn.ModuleDict({"model": model, "contrast": contrast})   # one state: weights and banks
+
+    def loss_fn(batch):
+        x, _, index = batch
+        z = model(to_views(augment(x, generator)))
+        return contrast([zi.float() for zi in z], index, generator=generator)
+
+    return train(both, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
                  generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
