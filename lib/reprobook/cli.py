@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(ref.twin.relative_to(Path.cwd()) if ref.twin.is_relative_to(Path.cwd()) else ref.twin)
         else:
             for ref in nbs.notebooks():
-                print(f"{ref.key:50s} {nbs.parameters(ref)}")
+                choices = nbs.parameter_choices(ref)
+                params = ", ".join(f"{k}={v!r}" + (f" (one of {', '.join(map(str, choices[k]))})" if k in choices else "")
+                                   for k, v in nbs.parameters(ref).items())
+                print(f"{ref.key:50s} {params}")
     except KeyboardInterrupt:
         print("reprobook: interrupted; nothing recorded", file=sys.stderr)
         return 130

@@ -177,3 +177,9 @@ def test_tolerances_were_measured_on_the_current_twins():
 
 def test_resolution_of_values_in_scientific_notation():
     assert tolerance([1e-05], [[2e-05], [1e-05]]) < 1e-4
+
+
+def test_a_column_with_steady_nans_keeps_a_numeric_tolerance():
+    # row 0: 1.0, 1.1, 0.9 -> 0 + 4 x 0.1 = 0.4; row 2: 0.033 + 4 x 0.058 = 0.26; the NaN row is skipped
+    assert tolerance([1.0, None, 2.0], [[1.1, None, 2.0], [0.9, None, 2.1]]) == pytest.approx(0.4)
+    assert tolerance([1.0, None], [[1.0, 3.0], [1.0, None]]) == ANY        # a NaN that comes and goes

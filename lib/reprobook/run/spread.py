@@ -94,17 +94,21 @@ def tolerance(twin: list, seen: list[list]):
                 for v in seen)
     if not moved:
         return None
-    numeric = all(_is_number(x) for v in [twin, *seen] for x in v)
+    numeric = all(_is_number(x) or x is None for v in [twin, *seen] for x in v)
     if not numeric or any(len(v) != len(twin) for v in seen):
         return ANY
+    if any([x is None for x in v] != [x is None for x in twin] for v in seen):
+        return ANY                                         # a NaN (None) that comes and goes: a label
     needed = 0.0
     for twin_value, *others in zip(twin, *seen):          # one table row (or the metric) at a time
+        if twin_value is None:
+            continue                                       # NaN in every run: compared exactly
         values = [twin_value, *others]
         mean = sum(values) / len(values)
         sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (len(values) - 1))
         deviation = max(abs(x - twin_value) for x in others)
         needed = max(needed, abs(twin_value - mean) + MARGIN_SD * sd, MARGIN_DEVIATION * deviation)
-    resolution = 10.0 ** -max(_decimals(x) for v in [twin, *seen] for x in v)
+    resolution = 10.0 ** -max((_decimals(x) for v in [twin, *seen] for x in v if x is not None), default=0)
     return _round_up(max(needed, resolution))
 
 
