@@ -58,3 +58,18 @@ def test_bad_input_is_a_clear_error(pixels):
     with pytest.raises(TypeError, match="uint8 or floating"):
         rgb_to_lab(pixels.long())
 
+
+
+def test_views_by_channel_names_across_spaces(pixels):
+    assert ColorViews.parse("L|ab").names == ["L", "ab"] and ColorViews.parse("L|ab").channels == [1, 2]
+    mixed = ColorViews.parse("L|ab|Y|S")
+    l, ab, y, s = mixed(pixels)
+    assert torch.equal(l, convert(pixels, "lab")[:, [0]]) and torch.equal(y, convert(pixels, "ycbcr")[:, [0]])
+    assert torch.equal(s, convert(pixels, "hsv")[:, [1]]) and ab.shape[1] == 2
+    assert ColorViews.parse("Y|CbCr").names == ["Y", "CbCr"]
+    with pytest.raises(ValueError, match="one colour space"):
+        ColorViews.parse("LY|ab")
+    with pytest.raises(ValueError, match="cannot read view 'Q'"):
+        ColorViews.parse("L|Q")
+    with pytest.raises(ValueError, match="repeats a view"):
+        ColorViews.parse("L|L")

@@ -102,9 +102,10 @@ def convert(x: Tensor, space: str, normalise: bool = True) -> Tensor:
 class ColorViews:
     """Split images into views, each a group of channels of one colour space.
 
-    ``groups`` lists channel indices per view: ``[[0], [1, 2]]`` is CMC's L | ab (Lab) or
-    Y | CbCr (YCbCr); ``[[0], [1], [2]]`` three single-channel views. Returns a list of
-    ``(N, len(group), H, W)`` tensors, normalised, in the input's memory format.
+    ``ColorViews("lab", [[0], [1, 2]])`` is CMC's L | ab; ``ColorViews.parse("L|ab")`` the same
+    by channel names, which may mix spaces across views (``"L|ab|Y"``, ``"L|a|b|S"``): names are
+    L, a, b (Lab), Y, Cb, Cr (YCbCr), H, S, V (HSV), R, G, B. Returns a list of
+    ``(N, len(group), H, W)`` tensors, normalised; each space is converted once per call.
     """
 
     def __init__(self, space: str = "lab", groups: Sequence[Sequence[int]] = ((0,), (1, 2))):
@@ -114,15 +115,46 @@ class ColorViews:
         if not groups or any(not g for g in groups) or any(c not in (0, 1, 2) for c in flat) \
                 or len(flat) != len(set(flat)):
             raise ValueError(f"groups must be non-empty, disjoint lists of channels 0-2, got {groups}")
-        self.space, self.groups = space, [list(g) for g in groups]
+        self.views = [(space, list(g)) for g in groups]
+
+    @classmethod
+    def parse(cls, spec: str) -> "ColorViews":
+        """Views by channel names separated by ``|``: ``"L|ab"``, ``"Y|CbCr"``, ``"L|a|b|S"``."""
+        names = {n: (space, k) for space, chans in CHANNELS.items() for k, n in enumerate(chans)}
+        views = []
+        for part in spec.split("|"):
+            channels, rest = [], part.strip()
+            while rest:
+                match = next((n for n in sorted(names, key=len, reverse=True) if rest.startswith(n)), None)
+                if match is None:
+                    raise ValueError(f"cannot read view {part!r} of {spec!r}; channel names: {', '.join(names)}")
+                channels.append(names[match])
+                rest = rest[len(match):]
+            spaces = {space for space, _ in channels}
+            if not channels or len(spaces) != 1:
+                raise ValueError(f"view {part!r} of {spec!r} must take channels of one colour space")
+            views.append((spaces.pop(), [k for _, k in channels]))
+        if len(set((sp, tuple(ch)) for sp, ch in views)) != len(views):
+            raise ValueError(f"{spec!r} repeats a view")
+        out = cls.__new__(cls)
+        out.views = views
+        return out
 
     @property
     def names(self) -> list[str]:
-        return ["".join(CHANNELS[self.space][c] for c in g) for g in self.groups]
+        return ["".join(CHANNELS[space][c] for c in g) for space, g in self.views]
+
+    @property
+    def channels(self) -> list[int]:
+        """The number of channels of each view (what each view's encoder reads)."""
+        return [len(g) for _, g in self.views]
+
+    def __len__(self) -> int:
+        return len(self.views)
 
     def __call__(self, x: Tensor) -> list[Tensor]:
-        converted = convert(x, self.space)
-        return [converted[:, g] for g in self.groups]
+        converted = {space: convert(x, space) for space in dict.fromkeys(sp for sp, _ in self.views)}
+        return [converted[space][:, g] for space, g in self.views]
 
     def __repr__(self) -> str:
-        return f"ColorViews({self.space!r}, views {' | '.join(self.names)})"
+        return f"ColorViews({' | '.join(self.names)})"
