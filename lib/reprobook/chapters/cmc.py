@@ -27,10 +27,13 @@ from .common import CifarData, cifar_data
 DATASETS = ("cifar10",)       # what a run reads (the GPU staging plan copies these)
 
 _SMALL = dict(name="small", width=16, stem_stride=2)
-# smoke: a small CNN per view on 2,000 images; K must stay below the number of samples
-_SMOKE = dict(encoder=_SMALL, out_dim=128, train_per_class=200, test_per_class=100, epochs=10, batch_size=64,
-              lr=0.05, weight_decay=1e-4, warmup_epochs=0, lr_milestones=None, lr_decay=0.1, K=1024, tau=0.07,
-              momentum=0.5, z_momentum=0.9, crop_scale=0.2, probe_epochs=40)
+# smoke: a small CNN per view on 2,000 images, about 18 s a model on 2 cores. Measured (seed 0,
+# probe on the concatenated features, random encoders 36.6 %): K 1024, 10 epochs, crops from 0.2
+# learn nothing (36.5 NCE / 37.8 softmax); K 256, 40 epochs, lr 0.1, crops from 0.5 reach 39.8 with
+# both criteria. Each row of a bank is refreshed once an epoch, so a memory bank needs epochs.
+_SMOKE = dict(encoder=_SMALL, out_dim=128, train_per_class=200, test_per_class=100, epochs=40, batch_size=64,
+              lr=0.1, weight_decay=1e-4, warmup_epochs=0, lr_milestones=None, lr_decay=0.1, K=256, tau=0.07,
+              momentum=0.5, z_momentum=0.9, crop_scale=0.5, probe_epochs=40)
 # the official recipe (train_CMC.py), on CIFAR-10 with CIFAR ResNets of half width per view
 # (CMC's "ResNet v1"): K 16384, T 0.07, m 0.5, 128-d, batch 128, 240 epochs, SGD lr 0.03,
 # momentum 0.9, wd 1e-4, x0.1 at 120/160/200, RandomResizedCrop from 0.2
