@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                        ("check", "check that every file a chapter needs is staged (on the device)")):
         g = gsub.add_parser(name, help=text)
         g.add_argument("chapter")
-        g.add_argument("--data", default=None, help="data folder (default: the first of $REPROBOOK_DATA)")
+        g.add_argument("--data", default=None, help="data folder (default: the first of $REPROBOOK_DATA, else data/)")
         if name != "check":
             g.add_argument("--wheels", default="../shared/wheels/device-py312", help="the notebook tools' wheels")
         if name == "prepare":
@@ -118,15 +118,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gpu(args) -> None:
-    import os
-
+    from .data.cifar import data_roots
     from .run import gpu
 
     if args.gpu_command == "collect":
         for name in gpu.collect(Path(args.folder)):
             print(name)
         return
-    data = Path(args.data or (os.environ.get("REPROBOOK_DATA") or "data").split(os.pathsep)[0]).expanduser()
+    data = Path(args.data).expanduser() if args.data else data_roots()[0]
     chapter = nbs.resolve(args.chapter)[0].chapter
     if args.gpu_command == "check":
         files = [f for name in gpu.chapter_datasets(chapter) for f in gpu.dataset_files(name, data, staged_only=True)]

@@ -39,6 +39,7 @@ import importlib.resources
 import importlib.util
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -314,13 +315,18 @@ def fog(x: np.ndarray, c, rng: np.random.Generator) -> np.ndarray:
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 
 
+def missing_frost_files(folder: Path) -> list[str]:
+    """The frost pictures absent from ``folder``."""
+    return [f for f in FROST_FILES if not (Path(folder) / f).is_file()]
+
+
 def _frost_dir():
     """The frost pictures: a ``frost/`` folder in a data root (what a GPU run stages), else the
     package data of the imagecorruptions wheel."""
     from .cifar import data_roots
 
     for root in data_roots():
-        if all((root / "frost" / f).is_file() for f in FROST_FILES):
+        if not missing_frost_files(root / "frost"):
             return root / "frost"
     spec = importlib.util.find_spec("imagecorruptions")
     if spec is None:

@@ -58,11 +58,11 @@ def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list
     """The manifest and every shard of ``name`` under ``data_root`` (the zip-shard layout); for
     ``frost``, the frost pictures of CIFAR-10-C (from the data root, else the installed wheel)."""
     if name == "frost":
-        from ..data.corruptions import FROST_FILES, _frost_dir
+        from ..data.corruptions import FROST_FILES, _frost_dir, missing_frost_files
 
         with_data = Path(data_root) / "frost"
-        if staged_only or all((with_data / f).is_file() for f in FROST_FILES):
-            missing = [f for f in FROST_FILES if not (with_data / f).is_file()]
+        missing = missing_frost_files(with_data)
+        if staged_only or not missing:
             if missing:
                 raise FileNotFoundError(f"{with_data} lacks the frost pictures {', '.join(missing)}")
             folder = with_data
@@ -140,8 +140,7 @@ def describe(chapter: str, steps: list[list[StagedFile]]) -> str:
              f"(the machine stays warm about 30 s):"]
     for k, files in enumerate(steps, 1):
         size = sum(f.size for f in files) / 2**20
-        what = ", ".join(sorted({f.target.split("/")[0] + ("/" + f.target.split("/")[1] if f.target.startswith("data/")
-                                                            else "") for f in files}))
+        what = ", ".join(sorted({Path(f.target).parent.as_posix() for f in files}))    # wheels, data/cifar10, ...
         last = k == len(steps)
         command = f"bash scripts/gpu-run.sh run {chapter}" if last else "bash scripts/gpu-run.sh stage"
         lines.append(f"  {k}. here: reprobook gpu prepare {chapter} --step {k}   ({len(files)} files, {size:.1f} MiB: {what})")

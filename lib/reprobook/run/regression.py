@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import GLUE_PREFIX, METADATA_KEY
+from .report import GLUE_PREFIX, METADATA_KEY, load_notebook
 
 TOLERANCES_FILE = "tolerances.json"
 ANY = "any"                       # a derived label that may legitimately change
@@ -60,11 +60,6 @@ def load_tolerances(notebook: Path) -> dict:
     return out
 
 
-def tolerance_of(quantity: str, tolerances: dict):
-    """The tolerance of a metric or table column (``None``: exact)."""
-    return tolerances.get(quantity)
-
-
 # ---------------------------------------------------------------- what an output reports
 
 def _metadata(output) -> dict:
@@ -95,10 +90,8 @@ def quantities(outputs) -> dict:
 
 def notebook_quantities(nb) -> dict:
     """``{quantity: [values]}`` over every cell of an executed notebook (node or path)."""
-    if isinstance(nb, (str, Path)):
-        nb = json.loads(Path(nb).read_text())
     found: dict = {}
-    for cell in nb["cells"]:
+    for cell in load_notebook(nb)["cells"]:
         for name, values in quantities(cell.get("outputs", [])).items():
             if name in found:       # one tolerance, one record entry per name: names must be unique
                 raise ValueError(f"{name} is reported twice in the notebook (report/table); give each a "
@@ -199,9 +192,9 @@ def check_outputs(ref_outputs, test_outputs, tolerances: dict, where: str):
                             f"  new  {_structure(test)}")
             continue
         twin_q, new_q = quantities([ref]), quantities([test])
+        index = _metadata(ref).get("table", {}).get("index")          # row labels of a table
         for quantity, twin_values in twin_q.items():
-            tol = tolerance_of(quantity, tolerances)
-            index = _metadata(ref).get("table", {}).get("index")
+            tol = tolerances.get(quantity)                              # None: exact
             for k, (a, b) in enumerate(zip(twin_values, new_q[quantity])):
                 if not values_agree(a, b, tol):
                     problems.append(Mismatch(where, quantity, a, b, tol, index[k] if index else None))
@@ -214,7 +207,7 @@ def check_outputs(ref_outputs, test_outputs, tolerances: dict, where: str):
     else:
         said = {p.quantity for p in problems if isinstance(p, Mismatch)}   # glue repeats a metric
         for (name, a), (_, b) in zip(ref_glue, test_glue):
-            tol = tolerance_of(name, tolerances)
+            tol = tolerances.get(name)
             if name not in said and not values_agree(_parse(a), _parse(b), tol):
                 problems.append(Mismatch(where + " (glue)", name, _parse(a), _parse(b), tol))
     return [str(p) for p in problems], ref_rest, test_rest

@@ -101,11 +101,16 @@ def report_figure(name: str, fig=None) -> None:
     plt.close(fig)
 
 
+def load_notebook(nb):
+    """An executed notebook given as a node (returned as is) or a path (read as JSON)."""
+    if isinstance(nb, (str, os.PathLike)):
+        return json.loads(Path(nb).read_text())
+    return nb
+
+
 def figure_from_notebook(nb, name: str) -> bytes | None:
     """The PNG of the key figure ``name`` in an executed notebook (node or path), or None."""
-    if isinstance(nb, (str, os.PathLike)):
-        nb = json.loads(Path(nb).read_text())
-    for cell in nb["cells"]:
+    for cell in load_notebook(nb)["cells"]:
         for out in cell.get("outputs", []):
             if out.get("metadata", {}).get(METADATA_KEY, {}).get("figure") == name:
                 data = out["data"]["image/png"]
@@ -156,10 +161,8 @@ def table(frame, name: str, digits: int = 3) -> None:
 
 def metrics_from_notebook(nb) -> dict:
     """All metrics a notebook (an executed ``nbformat`` node or path) reported, merged."""
-    if isinstance(nb, (str, os.PathLike)):
-        nb = json.loads(Path(nb).read_text())
     found: dict = {}
-    for cell in nb["cells"]:
+    for cell in load_notebook(nb)["cells"]:
         for out in cell.get("outputs", []):
             found.update(out.get("metadata", {}).get(METADATA_KEY, {}).get("metrics", {}))
     return found

@@ -71,7 +71,7 @@ def check_parameters(ref: nbs.NotebookRef, given: dict) -> dict:
     if "scale" in full:
         check_scale(full["scale"])
     if "seed" in full and full["seed"] < 0:
-        raise ValueError(f"parameter seed must be >= 0, got {full['seed']}")
+        raise ValueError(f"parameter seed must be an integer >= 0, got {full['seed']}")
     if "device" in given:
         check_device(given["device"])
     return full
@@ -163,11 +163,6 @@ def plan(target: str, scale: str = "smoke", seed: int = 0, device: str | None = 
         if name in params:
             raise ValueError(f"set {name} with {flag}, not with -p {name}=...: the record is named after "
                              f"{flag} (one source of truth)")
-    check_scale(scale)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if device is not None:
-        check_device(device)
     refs = nbs.resolve(target, book)
     if not refs:
         raise ValueError(f"{target} has no notebooks")

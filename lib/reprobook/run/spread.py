@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
 import os
 import platform
 import tempfile
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 from ..paths import RUNS
 from . import notebooks as nbs
 from .records import git_state, write_json_atomic
-from .regression import ANY, TOLERANCES_FILE, notebook_quantities
+from .regression import ANY, TOLERANCES_FILE, _is_number, notebook_quantities
 
 # Numeric configurations of the same code. They change the order of floating-point reductions
 # (oneDNN / MKL / ATen kernels and their parallel split), never the algorithm.
@@ -66,10 +66,6 @@ def observe(ref: nbs.NotebookRef, config: str, root: Path = OBSERVATIONS) -> dic
            "seconds": round(time.perf_counter() - t0, 1), "quantities": found}
     write_json_atomic(observation_path(ref, config, root), obs)
     return obs
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _decimals(v) -> int:
