@@ -32,8 +32,40 @@ def test_too_many_negatives_for_the_data_is_a_clear_error(tiny_data):
         cmc.train(tiny_cfg(K=64), tiny_data, progress=False)
 
 
-def test_paper_is_the_official_recipe():
-    cfg = cmc.config("two_view", "paper")
-    official = dict(K=16384, tau=0.07, momentum=0.5, out_dim=128, batch_size=128, epochs=240, lr=0.03,
-                    weight_decay=1e-4, lr_milestones=[120, 160, 200], lr_decay=0.1, crop_scale=0.2, views="L|ab")
-    assert {k: cfg[k] for k in official} == official
+def test_supervised_reference_trains_the_same_encoders(tiny_data):
+    cfg = tiny_cfg()
+    trained = cmc.supervised(cfg, tiny_data, progress=False)
+    assert trained.hparams["criterion"] == "cross-entropy" and len(trained.history) == 1
+    assert "acc" in trained.history[0]
+    result = cmc.evaluate(trained, tiny_data, cfg)
+    assert {"probe_L", "probe_ab", "probe_concat"} <= set(result)
+
+
+def test_notebook_runners_give_one_row_per_model(tiny_data):
+    cfg = cmc.config("views", "smoke", **{"encoder": {"name": "small", "width": 4, "stem_stride": 2}, "K": 16,
+                                          "epochs": 1, "batch_size": 10, "probe_epochs": 2,
+                                          "view_sets": [("L|ab", "core"), ("L|a|b", "full")]})
+    rows = cmc.run_views(cfg, tiny_data, progress=False)
+    assert [(r["n_views"], r["graph"]) for r in rows] == [(2, "core"), (3, "full")]
+    assert "probe_b" in rows[1] and "probe_L" in rows[0]
+    cfg = cmc.config("spaces", "smoke", **{"encoder": {"name": "small", "width": 4, "stem_stride": 2}, "K": 16,
+                                           "epochs": 1, "batch_size": 10, "probe_epochs": 2, "spaces": ["Y|CbCr"]})
+    (row,) = cmc.run_spaces(cfg, tiny_data, progress=False)
+    assert row["split"] == "Y|CbCr" and 0 <= row["correlation"] <= 1
+
+
+def test_view_correlation_closed_forms():
+    import torch
+
+    grey = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8).expand(4, 3, 8, 8)
+    assert cmc.view_correlation(grey, "R|GB") == pytest.approx(1.0)           # identical channels
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8, generator=g)
+    assert cmc.view_correlation(noise, "R|GB") < 0.02                          # independent channels
+
+
+def test_every_notebook_config_exists_at_every_scale():
+    for notebook in ("method", "two_view", "views", "spaces"):
+        for scale in ("smoke", "short", "paper"):
+            assert cmc.config(notebook, scale).scale == scale
+    assert cmc.config("views", "paper").K == 16384 and cmc.config("spaces", "paper").epochs == 240

@@ -3,6 +3,7 @@ official repositories' hyper-parameters (see ../shared/papers/REFERENCE.md and t
 "Deviations" sections for every difference that remains, with its reason)."""
 import pytest
 
+from reprobook.chapters import cmc
 from reprobook.chapters import hypersphere as hs
 from reprobook.chapters import supcon as sc
 
@@ -68,10 +69,23 @@ def test_supcon_stability_sweeps_around_the_official_recipe():
 
 
 
+# HobbitLong/CMC train_CMC.py (and README: views L | ab)
+CMC_OFFICIAL = dict(K=16384, tau=0.07, momentum=0.5, out_dim=128, batch_size=128, epochs=240, lr=0.03,
+                    weight_decay=1e-4, lr_milestones=[120, 160, 200], lr_decay=0.1, crop_scale=0.2, warmup_epochs=0)
+
+
+@pytest.mark.parametrize("notebook", [n for n in cmc.CONFIGS if n != "method"])
+def test_cmc_paper_is_the_official_recipe(notebook):
+    cfg = cmc.config(notebook, "paper")
+    for key, official in CMC_OFFICIAL.items():
+        assert cfg[key] == official, (notebook, key, cfg[key], official)
+    assert cfg.train_per_class is None and cfg.encoder == {"name": "resnet50", "width": 0.5}
+
+
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [hs, sc])
+@pytest.mark.parametrize("module", [cmc, hs, sc])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)

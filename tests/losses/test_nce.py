@@ -94,6 +94,7 @@ def test_partition_estimate_one_shot_and_running():
     running = PartitionEstimate(n_data=10, z_momentum=0.5)
     running(scores1)
     assert running(scores2).item() == pytest.approx(math.log(0.5 * 10 + 0.5 * 40))
+    assert running.log_z_first.item() == pytest.approx(math.log(10))      # the one-shot value, kept
 
 
 def test_bad_input_is_a_clear_error():

@@ -1,4 +1,4 @@
-"""Chapter 01 (book/01-cmc, in progress): Contrastive Multiview Coding.
+"""Chapter 01 (book/01-cmc): Contrastive Multiview Coding.
 
 Tian, Krishnan & Isola, "Contrastive Multiview Coding", ECCV 2020 (arXiv 1906.05849); official
 code HobbitLong/CMC. One crop of an image is split into views by colour channels (L | ab in Lab,
@@ -7,13 +7,16 @@ Y | CbCr in YCbCr, single channels for more views); one encoder per view maps it
 NCE (or softmax) objective; a linear probe on the frozen encoders' features, each view's and
 all of them concatenated, measures what was learned.
 
-The notebooks (to come) call :func:`train` and :func:`evaluate`; see issue #10 for the plan.
+Notebooks: 01-method (views, :func:`view_correlation`, the objective), 02-two-view-cmc
+(:func:`train` with NCE and softmax, :func:`supervised`, :func:`evaluate`), 03-more-views
+(:func:`run_views`: core view and full graph over 2-4 views), 04-colour-spaces (:func:`run_spaces`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from ..data import Compose, RandomResizedCrop
 from ..data.colorspaces import ColorViews
@@ -21,10 +24,13 @@ from ..eval import extract_features, linear_probe
 from ..losses import MultiviewContrast
 from ..models import MultiviewEncoder
 from ..run.scales import configure
-from ..train import fit_multiview, make_generator
+from ..train import fit_multiview, fit_supervised, make_generator
 from .common import CifarData, cifar_data
 
 DATASETS = ("cifar10",)       # what a run reads (the GPU staging plan copies these)
+# seconds each notebook's `short` run may take on one H100/H200: estimates from the encoders'
+# cost (about 2.5 s per half-width ResNet-18 and epoch of CIFAR-10), not yet measured
+SHORT_BUDGET_S = {"method": 15, "two_view": 170, "views": 150, "spaces": 80}
 
 _SMALL = dict(name="small", width=16, stem_stride=2)
 # smoke: a small CNN per view on 2,000 images, about 18 s a model on 2 cores. Measured (seed 0,
@@ -41,14 +47,40 @@ _PAPER = dict(encoder=dict(name="resnet50", width=0.5), out_dim=128, train_per_c
               epochs=240, batch_size=128, lr=0.03, weight_decay=1e-4, warmup_epochs=0,
               lr_milestones=[120, 160, 200], lr_decay=0.1, K=16384, tau=0.07, momentum=0.5, z_momentum=0.9,
               crop_scale=0.2, probe_epochs=100)
-# one GPU window: CIFAR ResNet-18 per view at half width, 20 epochs (not yet measured on a GPU)
-_SHORT = dict(_PAPER, encoder=dict(name="resnet18", width=0.5), epochs=20, batch_size=512, lr=0.12,
+# one GPU window: CIFAR ResNet-18 per view at half width, batch 512, warm-up + cosine; 10 epochs on
+# all of CIFAR-10 for the two-view comparison, 8 epochs on half of it for the view and colour-space
+# sweeps (nine models between them). Not yet measured on a GPU: see SHORT_BUDGET_S.
+_SHORT = dict(_PAPER, encoder=dict(name="resnet18", width=0.5), epochs=10, batch_size=512, lr=0.12,
               lr_milestones=None, warmup_epochs=1, probe_epochs=30)
+_SHORT_SWEEP = dict(_SHORT, train_per_class=2500, epochs=8)
+
+# notebook 3: the number of views (2, 3, 4) with the core view L or the full graph; the 4th view is
+# HSV saturation (CIFAR has no depth or segmentation: the paper's NYU views are not available)
+VIEW_SETS = [("L|ab", "core"), ("L|a|b", "core"), ("L|a|b", "full"), ("L|a|b|S", "core"), ("L|a|b|S", "full")]
+# notebook 4: two-view splits of four colour spaces (the official dataset.py has Lab and YCbCr)
+SPACES = ["L|ab", "Y|CbCr", "V|HS", "R|GB"]
 
 CONFIGS = {
+    "method": {scale: dict(train_per_class=cfg["train_per_class"] or 5000, test_per_class=cfg["test_per_class"] or 1000,
+                           K=cfg["K"], tau=cfg["tau"], n_show=4)
+               for scale, cfg in (("smoke", _SMOKE), ("short", _SHORT), ("paper", _PAPER))},
     "two_view": {"smoke": dict(_SMOKE, views="L|ab"), "short": dict(_SHORT, views="L|ab"),
                  "paper": dict(_PAPER, views="L|ab")},
+    # smoke: 30 epochs (five models, the largest with four encoders and six pairs)
+    "views": {"smoke": dict(_SMOKE, epochs=30, view_sets=VIEW_SETS, criterion="nce"),
+              "short": dict(_SHORT_SWEEP, view_sets=VIEW_SETS, criterion="nce"),
+              "paper": dict(_PAPER, view_sets=VIEW_SETS, criterion="nce")},
+    "spaces": {"smoke": dict(_SMOKE, spaces=SPACES, criterion="nce"), "short": dict(_SHORT_SWEEP, spaces=SPACES, criterion="nce"),
+               "paper": dict(_PAPER, spaces=SPACES, criterion="nce")},
 }
+
+# Published numbers the chapter quotes (ImageNet; our runs are CIFAR-10): the official README
+# (HobbitLong/CMC), its "Highlights" and the ImageNet-100 result of the reference sheet.
+PAPER_RESULTS = [
+    dict(dataset="ImageNet-100", encoder="L | ab, 2 x ResNet-50 (half width), softmax, K = 4096", top1="75.8"),
+    dict(dataset="ImageNet", encoder="L | ab, ResNet-50, unsupervised CMC", top1="about 63"),
+    dict(dataset="ImageNet", encoder="AlexNet, supervised", top1="59.3"),
+]
 
 
 def config(notebook: str, scale: str, **overrides):
@@ -77,6 +109,42 @@ def make_model(cfg, views: ColorViews, device) -> MultiviewEncoder:
     return MultiviewEncoder(cfg.encoder, views.channels, cfg.out_dim).to(device)
 
 
+def crop_augment(cfg) -> Compose:
+    """CMC's view of an image before the colour split: RandomResizedCrop (scale ``crop_scale``-1) + flip."""
+    return Compose([RandomResizedCrop(32, (cfg.crop_scale, 1.0), flip_p=0.5)])
+
+
+class ViewsClassifier(nn.Module):
+    """The supervised reference: the same per-view encoders, their features concatenated, a
+    linear classifier on top, trained end to end with cross-entropy."""
+
+    def __init__(self, views: ColorViews, encoders: MultiviewEncoder, n_classes: int):
+        super().__init__()
+        self.views, self.encoders = views, encoders
+        self.fc = nn.Linear(sum(encoders.feat_dims), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:   # (B, 3, 32, 32) in [0, 1] -> (B, classes)
+        return self.fc(self.encoders.features(self.views(x)))
+
+
+def supervised(cfg, data: CifarData, seed: int = 0, views: str | None = None, epochs: int | None = None,
+               progress: bool = True) -> Trained:
+    """The supervised reference of :func:`train`: the same encoders, crops, optimiser and epochs,
+    cross-entropy on the labels instead of the contrastive objective."""
+    split = ColorViews.parse(views or cfg.views)
+    torch.manual_seed(seed)
+    encoders = make_model(cfg, split, data.device)
+    model = ViewsClassifier(split, encoders, len(data.classes)).to(data.device)
+    epochs = cfg.epochs if epochs is None else epochs
+    result = fit_supervised(model, data.train_x, data.train_y, augment=crop_augment(cfg), epochs=epochs,
+                            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
+                            generator=make_generator(seed, data.device), progress=progress,
+                            desc=f"supervised {' | '.join(split.names)}")
+    hparams = {"views": " | ".join(split.names), "criterion": "cross-entropy", "graph": "-", "epochs": epochs}
+    return Trained(split, encoders, None, result.history, hparams)
+
+
 def train(cfg, data: CifarData, seed: int = 0, views: str | None = None, criterion: str = "nce",
           graph: str = "core", epochs: int | None = None, progress: bool = True) -> Trained:
     """Train one encoder per view of ``views`` (default ``cfg.views``) with the memory-bank
@@ -94,8 +162,7 @@ def train(cfg, data: CifarData, seed: int = 0, views: str | None = None, criteri
     hparams = {"views": " | ".join(split.names), "criterion": criterion, "graph": graph, "epochs": epochs}
     if epochs == 0:
         return Trained(split, model, None, [], hparams)
-    augment = Compose([RandomResizedCrop(32, (cfg.crop_scale, 1.0), flip_p=0.5)])
-    result = fit_multiview(model, contrast, split, data.train_x, data.train_y, augment=augment, epochs=epochs,
+    result = fit_multiview(model, contrast, split, data.train_x, data.train_y, augment=crop_augment(cfg), epochs=epochs,
                            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                            warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
                            generator=make_generator(seed, data.device), progress=progress,
@@ -122,3 +189,40 @@ def evaluate(trained: Trained, data: CifarData, cfg, seed: int = 0) -> dict:
     out["probe_concat"] = linear_probe(torch.cat(train_f, 1), data.train_y, torch.cat(test_f, 1), data.test_y,
                                        epochs=cfg.probe_epochs, generator=g).test_acc
     return out
+
+
+@torch.no_grad()
+def view_correlation(images: torch.Tensor, spec: str) -> float:
+    """How much the first view of ``spec`` shares linearly with the others: the mean absolute
+    Pearson correlation, over all pixels of ``images`` (uint8 ``(N, 3, H, W)``), between each
+    channel of the first view and each channel of the other views."""
+    views = ColorViews.parse(spec)
+    chans = [c.double().flatten() for v in views(images) for c in v.transpose(0, 1)]   # one (N*H*W,) per channel
+    first = views.channels[0]
+    corr = torch.corrcoef(torch.stack(chans))                                          # (C, C)
+    return float(corr[:first, first:].abs().mean())
+
+
+def run_views(cfg, data: CifarData, seed: int = 0, progress: bool = True) -> list[dict]:
+    """Notebook 3: one CMC model per ``(views, graph)`` of ``cfg.view_sets``, each probed; rows
+    with ``n_views``, ``graph``, every view's probe and the concatenated one."""
+    rows = []
+    for spec, graph in cfg.view_sets:
+        trained = train(cfg, data, seed, views=spec, criterion=cfg.criterion, graph=graph, progress=progress)
+        result = evaluate(trained, data, cfg, seed)
+        rows.append(dict(result, n_views=len(trained.views), spec=spec))
+    return rows
+
+
+def run_spaces(cfg, data: CifarData, seed: int = 0, progress: bool = True) -> list[dict]:
+    """Notebook 4: two-view CMC on each split of ``cfg.spaces`` (``"L|ab"``, ``"Y|CbCr"``, ...),
+    probed on the first view, the second and both; plus the views' linear correlation."""
+    rows = []
+    for spec in cfg.spaces:
+        trained = train(cfg, data, seed, views=spec, criterion=cfg.criterion, progress=progress)
+        result = evaluate(trained, data, cfg, seed)
+        first, second = trained.views.names
+        rows.append(dict(split=spec, probe_first=result[f"probe_{first}"], probe_second=result[f"probe_{second}"],
+                         probe_concat=result["probe_concat"], correlation=view_correlation(data.train_x, spec)))
+    return rows
+

@@ -8,4 +8,5 @@ from .cifar import data_roots, load_cifar
 from .classes import (CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES,
                       CIFAR100_FINE_TO_COARSE, CIFAR100_SUPERCLASSES, CIFAR_MEAN, CIFAR_STD)
 from .dataset import ImageDataset
+from .stl10 import STL10_CLASSES, load_stl10
 from .errors import CorruptDataError, DataNotFoundError

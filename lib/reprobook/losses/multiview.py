@@ -1,5 +1,7 @@
 r"""CMC's objective over several views, one memory bank per view (Tian et al. 2019, Sec. 3.2-3.3).
 
+Book: book/01-cmc/01-method (the graphs) and 03-more-views (core view against full graph).
+
 For two views :math:`V_1, V_2` the objective is symmetric,
 :math:`\mathcal{L}(V_1, V_2) = \mathcal{L}_{V_1}^{V_2} + \mathcal{L}_{V_2}^{V_1}`, where
 :math:`\mathcal{L}_{V_1}^{V_2}` contrasts a sample's view-1 feature against the view-2 bank (its
@@ -71,6 +73,11 @@ class MultiviewContrast(nn.Module):
             p_pos = torch.exp(scores.detach().float()[:, 0] - log_z.float()).mean()
         return loss, p_pos
 
+    def log_partitions(self) -> dict[str, tuple[float, float]]:
+        """Per direction ``i->j`` of the NCE criterion: ``(first, current)`` estimates of
+        log Z, the official one-shot value and the running one now."""
+        return {key: (float(p.log_z_first), float(p.log_z)) for key, p in self.partitions.items()}
+
     def forward(self, features: list[torch.Tensor], index, generator: torch.Generator | None = None):
         if len(features) != self.n_views:
             raise ValueError(f"expected {self.n_views} views, got {len(features)}")
@@ -86,6 +93,8 @@ class MultiviewContrast(nn.Module):
                 loss, p_pos = self._direction(features[i], j, idx, key)
                 total = total + loss
                 stats[f"p_pos {key}"] = p_pos
+                if self.criterion == "nce":
+                    stats[f"log_z {key}"] = self.partitions[key].log_z.float()
         for v, f in enumerate(features):
             self.banks[v].update(index, f)
         return total, stats

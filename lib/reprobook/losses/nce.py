@@ -1,6 +1,7 @@
 r"""Noise-contrastive estimation with a memory bank (Wu et al. 2018; Tian et al., CMC 2019).
 
-Shared by the CMC, CRD and InfoMin chapters. Book: book/01-cmc (to come).
+Shared by the CMC, CRD and InfoMin chapters. Book: book/01-cmc/01-method (the objective, the
+partition estimate) and 02-two-view-cmc (both criteria trained).
 
 A :class:`MemoryBank` keeps one L2-normalised row per training sample (``N × D``), updated with
 momentum ``m`` from the features of the current batch:
@@ -134,6 +135,8 @@ class PartitionEstimate(nn.Module):
             raise ValueError(f"z_momentum must be in [0, 1) or None, got {z_momentum}")
         self.n_data, self.z_momentum = int(n_data), z_momentum
         self.register_buffer("log_z", torch.tensor(float("nan"), dtype=torch.float64))
+        # the first batch's estimate, which the official code keeps for the whole run
+        self.register_buffer("log_z_first", torch.tensor(float("nan"), dtype=torch.float64))
 
     @torch.no_grad()
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
@@ -142,6 +145,7 @@ class PartitionEstimate(nn.Module):
                  - math.log(scores.numel()))
         if torch.isnan(self.log_z):
             self.log_z.copy_(batch)
+            self.log_z_first.copy_(batch)
         elif self.z_momentum is not None:
             mu = self.z_momentum
             self.log_z.copy_(torch.logaddexp(self.log_z + math.log(mu), batch + math.log(1 - mu))

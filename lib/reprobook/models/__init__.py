@@ -1,10 +1,11 @@
 """Encoders and heads."""
+from .alexnet import AlexNetCMC
 from .heads import ContrastiveModel, L2Norm, mlp_head
 from .multiview import MultiviewEncoder
 from .resnet_cifar import ResNetCIFAR, resnet18, resnet34, resnet50, resnet101
 from .small import SmallConvNet
 
-ENCODERS = {"small": SmallConvNet, "resnet18": resnet18, "resnet34": resnet34,
+ENCODERS = {"small": SmallConvNet, "alexnet": AlexNetCMC, "resnet18": resnet18, "resnet34": resnet34,
             "resnet50": resnet50, "resnet101": resnet101}
 
 

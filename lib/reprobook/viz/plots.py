@@ -198,3 +198,51 @@ def plot_gap_vs_m(ms, gaps, ax=None, label: str | None = None, color: str | None
     if label:
         ax.legend()
     return ax
+
+
+# ---------------------------------------------------------------- CMC
+def plot_color_views(images, views, ncols: int | None = None, axes=None):
+    """Each image ``(N, 3, H, W)`` uint8 in a row: the RGB image, then every channel of ``views``
+    (a :class:`~reprobook.data.colorspaces.ColorViews`), each in grey scale over its own range."""
+    import torch
+
+    x = torch.as_tensor(images)
+    channels, names = [], []
+    for view, name in zip(views(x), views.names):
+        for c in range(view.shape[1]):
+            channels.append(_np(view[:, c]))
+            names.append(name[c] if len(name) == view.shape[1] else f"{name}[{c}]")
+    n, cols = len(x), 1 + len(channels)
+    if axes is None:
+        _, axes = plt.subplots(n, cols, figsize=(1.3 * cols, 1.3 * n), squeeze=False)
+    rgb = _np(x).transpose(0, 2, 3, 1).astype(np.float32) / 255.0
+    for i in range(n):
+        axes[i][0].imshow(rgb[i], interpolation="nearest")
+        for j, ch in enumerate(channels):
+            lo, hi = np.percentile(ch, [1, 99])
+            axes[i][j + 1].imshow(ch[i], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    for j, title in enumerate(["RGB"] + names):
+        axes[0][j].set_title(title)
+    for ax in np.ravel(axes):
+        ax.set_axis_off()
+    return axes
+
+
+def plot_grouped_bars(values, ax=None, ylabel: str = "", fmt: str = "{:.1f}", colors: Sequence[str] | None = None):
+    """Bars of a table ``values`` (a DataFrame): one group per row, one bar per column, annotated."""
+    ax = _ax(ax)
+    rows, cols = list(values.index), list(values.columns)
+    width = 0.8 / len(cols)
+    xs = np.arange(len(rows))
+    for k, col in enumerate(cols):
+        color = colors[k] if colors is not None else None
+        bars = ax.bar(xs + (k - (len(cols) - 1) / 2) * width, values[col].to_numpy(float), width, label=str(col),
+                      color=color)
+        for b, v in zip(bars, values[col]):
+            ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
+                        fontsize=7, xytext=(0, 1), textcoords="offset points")
+    ax.set_xticks(xs, [str(r) for r in rows])
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="x", visible=False)
+    ax.legend()
+    return ax
