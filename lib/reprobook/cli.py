@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             g.add_argument("--step", type=int, required=True)
     g = gsub.add_parser("collect", help="unpack the results archive a device call returned")
     g.add_argument("folder")
-    sub.add_parser("list", help="list chapters, notebooks and their parameters")
+    p_list = sub.add_parser("list", help="list chapters, notebooks and their parameters")
+    p_list.add_argument("target", nargs="?", default=None, help="a chapter or notebook (default: all)")
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminate)   # SIGTERM cleans up as Ctrl-C does
     try:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(ref.twin.relative_to(Path.cwd()) if ref.twin.is_relative_to(Path.cwd()) else ref.twin)
         else:
-            for ref in nbs.notebooks():
+            for ref in (nbs.resolve(args.target) if args.target else nbs.notebooks()):
                 choices = nbs.parameter_choices(ref)
                 params = ", ".join(f"{k}={v!r}" + (f" (one of {', '.join(map(str, choices[k]))})" if k in choices else "")
                                    for k, v in nbs.parameters(ref).items())

@@ -62,6 +62,15 @@ def test_view_correlation_closed_forms():
     g = torch.Generator().manual_seed(0)
     noise = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8, generator=g)
     assert cmc.view_correlation(noise, "R|GB") < 0.02                          # independent channels
+    with pytest.raises(ValueError, match="at least two views"):
+        cmc.view_correlation(noise, "Lab")
+
+
+def test_sweep_entries_of_the_wrong_form_are_clear_errors(tiny_data):
+    with pytest.raises(ValueError, match=r"\(views, graph\) pairs"):
+        cmc.run_views(cmc.config("views", "smoke", view_sets=["L|ab"]), tiny_data, progress=False)
+    with pytest.raises(ValueError, match="two-view splits"):
+        cmc.run_spaces(cmc.config("spaces", "smoke", spaces=["L|a|b"]), tiny_data, progress=False)
 
 
 def test_every_notebook_config_exists_at_every_scale():

@@ -71,7 +71,7 @@ def test_supcon_stability_sweeps_around_the_official_recipe():
 
 # HobbitLong/CMC train_CMC.py (and README: views L | ab)
 CMC_OFFICIAL = dict(K=16384, tau=0.07, momentum=0.5, out_dim=128, batch_size=128, epochs=240, lr=0.03,
-                    weight_decay=1e-4, lr_milestones=[120, 160, 200], lr_decay=0.1, crop_scale=0.2, warmup_epochs=0)
+                    weight_decay=1e-4, lr_milestones=[120, 160, 200], lr_decay=0.1, crop_scale=0.08, warmup_epochs=0)
 
 
 @pytest.mark.parametrize("notebook", [n for n in cmc.CONFIGS if n != "method"])
@@ -79,7 +79,7 @@ def test_cmc_paper_is_the_official_recipe(notebook):
     cfg = cmc.config(notebook, "paper")
     for key, official in CMC_OFFICIAL.items():
         assert cfg[key] == official, (notebook, key, cfg[key], official)
-    assert cfg.train_per_class is None and cfg.encoder == {"name": "resnet50", "width": 0.5}
+    assert cfg.train_per_class is None and cfg.encoder == {"name": "resnet50", "width": 0.5, "stem_channels": 64}
 
 
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate

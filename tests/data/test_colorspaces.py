@@ -57,6 +57,8 @@ def test_bad_input_is_a_clear_error(pixels):
         rgb_to_lab(pixels[:, :2])
     with pytest.raises(TypeError, match="uint8 or floating"):
         rgb_to_lab(pixels.long())
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*divide by 255"):
+        rgb_to_lab(pixels.float())                       # floats in [0, 255] would silently be wrong
 
 
 
@@ -73,3 +75,9 @@ def test_views_by_channel_names_across_spaces(pixels):
         ColorViews.parse("L|Q")
     with pytest.raises(ValueError, match="repeats a view"):
         ColorViews.parse("L|L")
+    for overlapping in ("L|La", "LL|ab"):
+        with pytest.raises(ValueError, match="uses a channel twice"):
+            ColorViews.parse(overlapping)
+    for empty in ("", "L||ab", "L|ab|"):
+        with pytest.raises(ValueError, match="empty view"):
+            ColorViews.parse(empty)

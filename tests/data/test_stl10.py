@@ -68,6 +68,8 @@ def test_official_folds(stl10):
         load_stl10("train", fold=2)
     with pytest.raises(ValueError, match="folds index the training images"):
         load_stl10("test", fold=0)
+    with pytest.raises(TypeError, match="fold must be an int"):
+        load_stl10("train", fold=True)
 
 
 def test_bad_inputs_are_clear_errors(stl10, tmp_path, monkeypatch):

@@ -88,3 +88,6 @@ def test_bad_input_is_a_clear_error():
         MultiviewContrast(2, n_data=10, K=10)
     with pytest.raises(ValueError, match="unknown criterion"):
         MultiviewContrast(2, n_data=10, K=3, criterion="nec")
+    with pytest.raises(ValueError, match=r"features\[1\] must be L2-normalised"):
+        model([feats(1)[0].float(), 3 * feats(1)[0].float()], torch.arange(4))
+    assert all(torch.isnan(p.log_z) for p in model.partitions.values())      # nothing was estimated

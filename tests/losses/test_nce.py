@@ -95,6 +95,12 @@ def test_partition_estimate_one_shot_and_running():
     running(scores1)
     assert running(scores2).item() == pytest.approx(math.log(0.5 * 10 + 0.5 * 40))
     assert running.log_z_first.item() == pytest.approx(math.log(10))      # the one-shot value, kept
+    with pytest.raises(ValueError, match="n_data .* must be a positive int"):
+        PartitionEstimate(n_data=0)
+    with pytest.raises(TypeError, match="z_momentum must be a real number"):
+        PartitionEstimate(n_data=10, z_momentum="0.9")
+    with pytest.raises(ValueError, match="B >= 1"):
+        nce_loss(torch.zeros(0, 5), 10, 0.0)
 
 
 def test_bad_input_is_a_clear_error():
@@ -113,3 +119,13 @@ def test_bad_input_is_a_clear_error():
         nce_loss(torch.zeros(3, 1), 10, 0.0)
     with pytest.raises(TypeError, match="index must be integer"):
         bank.sample(torch.tensor([1.0]), K=2)
+
+
+def test_scores_stay_float32_under_autocast():
+    bank = MemoryBank(50, 16, generator=torch.Generator().manual_seed(0))
+    query = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)
+    idx = bank.sample(torch.arange(4), K=8, generator=torch.Generator().manual_seed(1))
+    plain = bank.scores(query, idx, 0.07)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = bank.scores(query, idx, 0.07)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, plain)

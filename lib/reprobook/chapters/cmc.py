@@ -40,18 +40,20 @@ _SMALL = dict(name="small", width=16, stem_stride=2)
 _SMOKE = dict(encoder=_SMALL, out_dim=128, train_per_class=200, test_per_class=100, epochs=40, batch_size=64,
               lr=0.1, weight_decay=1e-4, warmup_epochs=0, lr_milestones=None, lr_decay=0.1, K=256, tau=0.07,
               momentum=0.5, z_momentum=0.9, crop_scale=0.5, probe_epochs=40)
-# the official recipe (train_CMC.py), on CIFAR-10 with CIFAR ResNets of half width per view
-# (CMC's "ResNet v1"): K 16384, T 0.07, m 0.5, 128-d, batch 128, 240 epochs, SGD lr 0.03,
-# momentum 0.9, wd 1e-4, x0.1 at 120/160/200, RandomResizedCrop from 0.2
-_PAPER = dict(encoder=dict(name="resnet50", width=0.5), out_dim=128, train_per_class=None, test_per_class=None,
+# the official recipe (train_CMC.py), on CIFAR-10 with CIFAR ResNet-50s of half width per view
+# (CMC's "ResNet v1": the stages at half width, the stem at 64 channels): K 16384, T 0.07, m 0.5,
+# 128-d, batch 128, 240 epochs, SGD lr 0.03, momentum 0.9, wd 1e-4, x0.1 at 120/160/200,
+# RandomResizedCrop from 0.08 (train_CMC.py sets crop_low 0.08 for every ResNet on ImageNet)
+_PAPER = dict(encoder=dict(name="resnet50", width=0.5, stem_channels=64), out_dim=128, train_per_class=None, test_per_class=None,
               epochs=240, batch_size=128, lr=0.03, weight_decay=1e-4, warmup_epochs=0,
               lr_milestones=[120, 160, 200], lr_decay=0.1, K=16384, tau=0.07, momentum=0.5, z_momentum=0.9,
-              crop_scale=0.2, probe_epochs=100)
-# one GPU window: CIFAR ResNet-18 per view at half width, batch 512, warm-up + cosine; 10 epochs on
+              crop_scale=0.08, probe_epochs=100)
+# one GPU window: CIFAR ResNet-18 per view at half width, batch 512, warm-up + cosine, crops from 0.2
+# (0.08 is for 224x224 ImageNet crops; on 32x32 images 0.2 keeps objects in the crop); 10 epochs on
 # all of CIFAR-10 for the two-view comparison, 8 epochs on half of it for the view and colour-space
 # sweeps (nine models between them). Not yet measured on a GPU: see SHORT_BUDGET_S.
-_SHORT = dict(_PAPER, encoder=dict(name="resnet18", width=0.5), epochs=10, batch_size=512, lr=0.12,
-              lr_milestones=None, warmup_epochs=1, probe_epochs=30)
+_SHORT = dict(_PAPER, encoder=dict(name="resnet18", width=0.5, stem_channels=64), epochs=10, batch_size=512,
+              lr=0.12, lr_milestones=None, warmup_epochs=1, crop_scale=0.2, probe_epochs=30)
 _SHORT_SWEEP = dict(_SHORT, train_per_class=2500, epochs=8)
 
 # notebook 3: the number of views (2, 3, 4) with the core view L or the full graph; the 4th view is
@@ -74,11 +76,11 @@ CONFIGS = {
                "paper": dict(_PAPER, spaces=SPACES, criterion="nce")},
 }
 
-# Published numbers the chapter quotes (ImageNet; our runs are CIFAR-10): the official README
-# (HobbitLong/CMC), its "Highlights" and the ImageNet-100 result of the reference sheet.
+# Published numbers the chapter quotes (ImageNet; our runs are CIFAR-10), from the official README
+# (HobbitLong/CMC): its ImageNet-100 table is "CMC (using YCbCr)".
 PAPER_RESULTS = [
-    dict(dataset="ImageNet-100", encoder="L | ab, 2 x ResNet-50 (half width), softmax, K = 4096", top1="75.8"),
-    dict(dataset="ImageNet", encoder="L | ab, ResNet-50, unsupervised CMC", top1="about 63"),
+    dict(dataset="ImageNet-100", encoder="Y | CbCr, 2 x ResNet-50 (half width), softmax, K = 4096", top1="75.8"),
+    dict(dataset="ImageNet", encoder="a CMC ResNet-50 (unsupervised)", top1="68.4"),
     dict(dataset="ImageNet", encoder="AlexNet, supervised", top1="59.3"),
 ]
 
@@ -131,7 +133,7 @@ def supervised(cfg, data: CifarData, seed: int = 0, views: str | None = None, ep
                progress: bool = True) -> Trained:
     """The supervised reference of :func:`train`: the same encoders, crops, optimiser and epochs,
     cross-entropy on the labels instead of the contrastive objective."""
-    split = ColorViews.parse(views or cfg.views)
+    split = ColorViews.parse(cfg.views if views is None else views)
     torch.manual_seed(seed)
     encoders = make_model(cfg, split, data.device)
     model = ViewsClassifier(split, encoders, len(data.classes)).to(data.device)
@@ -150,7 +152,7 @@ def train(cfg, data: CifarData, seed: int = 0, views: str | None = None, criteri
     """Train one encoder per view of ``views`` (default ``cfg.views``) with the memory-bank
     ``criterion`` (``nce`` or ``softmax``) over the ``graph`` of views (``core`` or ``full``);
     ``epochs=0`` returns the randomly initialised encoders (the random reference)."""
-    split = ColorViews.parse(views or cfg.views)
+    split = ColorViews.parse(cfg.views if views is None else views)
     torch.manual_seed(seed)
     model = make_model(cfg, split, data.device)
     n = len(data.train_x)
@@ -197,6 +199,8 @@ def view_correlation(images: torch.Tensor, spec: str) -> float:
     Pearson correlation, over all pixels of ``images`` (uint8 ``(N, 3, H, W)``), between each
     channel of the first view and each channel of the other views."""
     views = ColorViews.parse(spec)
+    if len(views) < 2:
+        raise ValueError(f"the correlation between views needs at least two views, got {spec!r}")
     chans = [c.double().flatten() for v in views(images) for c in v.transpose(0, 1)]   # one (N*H*W,) per channel
     first = views.channels[0]
     corr = torch.corrcoef(torch.stack(chans))                                          # (C, C)
@@ -207,7 +211,10 @@ def run_views(cfg, data: CifarData, seed: int = 0, progress: bool = True) -> lis
     """Notebook 3: one CMC model per ``(views, graph)`` of ``cfg.view_sets``, each probed; rows
     with ``n_views``, ``graph``, every view's probe and the concatenated one."""
     rows = []
-    for spec, graph in cfg.view_sets:
+    for item in cfg.view_sets:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise ValueError(f"view_sets holds (views, graph) pairs such as ('L|a|b', 'full'), got {item!r}")
+        spec, graph = item
         trained = train(cfg, data, seed, views=spec, criterion=cfg.criterion, graph=graph, progress=progress)
         result = evaluate(trained, data, cfg, seed)
         rows.append(dict(result, n_views=len(trained.views), spec=spec))
@@ -219,6 +226,8 @@ def run_spaces(cfg, data: CifarData, seed: int = 0, progress: bool = True) -> li
     probed on the first view, the second and both; plus the views' linear correlation."""
     rows = []
     for spec in cfg.spaces:
+        if len(ColorViews.parse(spec)) != 2:
+            raise ValueError(f"spaces holds two-view splits such as 'Y|CbCr', got {spec!r}")
         trained = train(cfg, data, seed, views=spec, criterion=cfg.criterion, progress=progress)
         result = evaluate(trained, data, cfg, seed)
         first, second = trained.views.names

@@ -8,7 +8,7 @@ the accepted layouts are, in order:
 3. an ImageFolder tree (``<root>/<name>/<split>/<class>/*.png``).
 
 When none is found and downloading is allowed (``download=True``, or ``$REPROBOOK_DOWNLOAD``
-not ``0``), torchvision downloads the official release into the first root.
+not ``0``), torchvision downloads the official release into the clone's ``data/``.
 """
 from __future__ import annotations
 

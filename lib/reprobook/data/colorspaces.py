@@ -52,6 +52,11 @@ def _as_float01(x: Tensor) -> Tensor:
         return x.float() / 255.0
     if not x.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point in [0, 1], got {x.dtype}")
+    lo, hi = (float(v) for v in torch.aminmax(x.detach())) if x.numel() else (0.0, 1.0)
+    if lo < -1e-3 or hi > 1 + 1e-3:                       # one sync per batch: worth a silent 255x error
+
+        raise ValueError(f"floating-point images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                         f"(pass uint8 images, or divide by 255)")
     return x
 
 
@@ -124,6 +129,8 @@ class ColorViews:
         views = []
         for part in spec.split("|"):
             channels, rest = [], part.strip()
+            if not rest:
+                raise ValueError(f"{spec!r} has an empty view; write views as channel names between '|', e.g. 'L|ab'")
             while rest:
                 match = next((n for n in sorted(names, key=len, reverse=True) if rest.startswith(n)), None)
                 if match is None:
@@ -136,6 +143,9 @@ class ColorViews:
             views.append((spaces.pop(), [k for _, k in channels]))
         if len(set((sp, tuple(ch)) for sp, ch in views)) != len(views):
             raise ValueError(f"{spec!r} repeats a view")
+        used = [(sp, c) for sp, ch in views for c in ch]
+        if len(set(used)) != len(used):
+            raise ValueError(f"{spec!r} uses a channel twice: views must be disjoint")
         out = cls.__new__(cls)
         out.views = views
         return out

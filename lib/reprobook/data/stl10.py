@@ -7,7 +7,7 @@ labelled images), ``test_X.bin`` / ``test_y.bin`` (8,000), ``unlabeled_X.bin`` (
 row-major), each ``*_y.bin`` uint8 labels 1..10. Roots are searched as for CIFAR
 (``$REPROBOOK_DATA``, then the clone's ``data/``); when none has it and downloading is allowed
 (``download=True`` or ``$REPROBOOK_DOWNLOAD`` not ``0``), torchvision downloads the release
-(2.6 GB) into the first root. The images are memory-mapped, not read: the unlabelled split alone
+(2.6 GB) into the clone's ``data/``. The images are memory-mapped, not read: the unlabelled split alone
 is 2.8 GB.
 """
 from __future__ import annotations
@@ -49,7 +49,10 @@ def _read_labels(path: Path, n: int) -> np.ndarray:
 
 
 def _read_folds(path: Path, n_train: int) -> list[np.ndarray]:
-    folds = [np.array(line.split(), dtype=np.int64) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        folds = [np.array(line.split(), dtype=np.int64) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError as e:
+        raise CorruptDataError(f"cannot read {path}: {e}") from e
     if any(len(f) and (f.min() < 0 or f.max() >= n_train) for f in folds):
         raise CorruptDataError(f"{path} has indices outside the {n_train} training images")
     return folds
@@ -103,6 +106,8 @@ def load_stl10(split: str = "train", fold: int | None = None, download: bool | N
     """
     if split not in STL10_SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(STL10_SPLITS)}")
+    if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int)):
+        raise TypeError(f"fold must be an int in 0..9 or None, got {fold!r}")
     if fold is not None and split != "train":
         raise ValueError(f"folds index the training images; split {split!r} has none")
     folder = _find(download)

@@ -22,7 +22,7 @@ from itertools import combinations
 import torch
 from torch import nn
 
-from ._checks import as_labels, check_number
+from ._checks import as_labels, check_normalized, check_number
 from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
 
 GRAPHS = ("core", "full")
@@ -84,6 +84,8 @@ class MultiviewContrast(nn.Module):
         B = features[0].shape[0]
         if any(f.shape != features[0].shape for f in features):
             raise ValueError(f"every view must have the same shape, got {[tuple(f.shape) for f in features]}")
+        for v, f in enumerate(features):
+            check_normalized(f, f"features[{v}]")
         index = as_labels(index, B, features[0].device, "index")
         total, stats = features[0].new_zeros(()), {}
         for a, b in self.pairs:

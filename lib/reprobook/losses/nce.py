@@ -30,6 +30,7 @@ Two criteria over the same scores :math:`s_k = v_k^\top f / \tau`:
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -62,8 +63,8 @@ class MemoryBank(nn.Module):
         """Indices ``(B, 1 + K)``: each sample's own row first, then ``K`` uniform draws.
 
         With ``exclude_positive`` a draw equal to the sample itself is replaced by another uniform
-        draw (the official code keeps such collisions; at N = 50,000 and K = 16,384 about a third
-        of the batch meets one)."""
+        draw (the official code keeps such collisions; at N = 50,000 and K = 16,384 a sample meets one
+        with probability 1 - exp(-K/N), about 28 %)."""
         index = self._check_index(index)
         if int(K) < 1:
             raise ValueError(f"K (the number of negatives) must be >= 1, got {K}")
@@ -85,8 +86,10 @@ class MemoryBank(nn.Module):
             raise ValueError(f"query has dimension {query.shape[1]}, the bank {self.rows.shape[1]}")
         if idx.ndim != 2 or idx.shape[0] != query.shape[0]:
             raise ValueError(f"idx must be (B, 1 + K) with B = {query.shape[0]}, got {tuple(idx.shape)}")
-        weight = self.rows[idx].to(query.dtype)                         # (B, 1 + K, D)
-        return torch.einsum("bkd,bd->bk", weight, query) / tau         # (B, 1 + K)
+        dtype = torch.promote_types(query.dtype, torch.float32)       # never bf16/fp16, even under autocast
+        with torch.autocast(query.device.type, enabled=False):
+            weight = self.rows[idx].to(dtype)                           # (B, 1 + K, D)
+            return torch.einsum("bkd,bd->bk", weight, query.to(dtype)) / tau     # (B, 1 + K)
 
     @torch.no_grad()
     def update(self, index: torch.Tensor, features: torch.Tensor) -> None:
@@ -110,8 +113,8 @@ def nce_loss(scores: torch.Tensor, n_data: int, log_z: torch.Tensor | float) -> 
     logits :math:`s = v^\top f / \tau`) with noise :math:`P_n = 1 / N` (``n_data`` = N) and the
     log-partition ``log_z``. Computed in log space: :math:`\log h = s - \log Z -
     \mathrm{logaddexp}(s - \log Z, \log(K P_n))`, finite where the official ``exp`` overflows."""
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (B, 1 + K) with K >= 1, got {tuple(scores.shape)}")
+    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be (B, 1 + K) with B >= 1 and K >= 1, got {tuple(scores.shape)}")
     if int(n_data) < 1:
         raise ValueError(f"n_data must be >= 1, got {n_data}")
     K = scores.shape[1] - 1
@@ -131,8 +134,12 @@ class PartitionEstimate(nn.Module):
 
     def __init__(self, n_data: int, z_momentum: float | None = 0.9):
         super().__init__()
-        if z_momentum is not None and not 0.0 <= z_momentum < 1.0:
-            raise ValueError(f"z_momentum must be in [0, 1) or None, got {z_momentum}")
+        if isinstance(n_data, bool) or not isinstance(n_data, numbers.Integral) or n_data < 1:
+            raise ValueError(f"n_data (the number of training samples) must be a positive int, got {n_data!r}")
+        if z_momentum is not None:
+            check_number(z_momentum, "z_momentum")
+            if not 0.0 <= z_momentum < 1.0:
+                raise ValueError(f"z_momentum must be in [0, 1) or None, got {z_momentum}")
         self.n_data, self.z_momentum = int(n_data), z_momentum
         self.register_buffer("log_z", torch.tensor(float("nan"), dtype=torch.float64))
         # the first batch's estimate, which the official code keeps for the whole run
@@ -156,6 +163,6 @@ class PartitionEstimate(nn.Module):
 def softmax_bank_loss(scores: torch.Tensor) -> torch.Tensor:
     """InfoNCE over the bank: cross-entropy of the ``(B, 1 + K)`` logits (already divided by
     tau) with the positive first."""
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (B, 1 + K) with K >= 1, got {tuple(scores.shape)}")
+    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be (B, 1 + K) with B >= 1 and K >= 1, got {tuple(scores.shape)}")
     return info_nce_from_similarities(scores[:, :1], scores[:, 1:], tau=1.0)

@@ -5,8 +5,7 @@ The official encoder of one view is AlexNet at half width: five conv blocks (96,
 256 channels, halved; batch norm, ReLU, 3x3/2 max pools after blocks 1, 2 and 5) and two
 fully-connected blocks fc6, fc7 (4096 halved, batch norm, ReLU); fc8 maps to the 128-d embedding.
 For 224x224 inputs the first convolution is 11x11 with stride 4. On 32x32 images that would
-leave nothing to pool, so here it is 3x3 with stride 1 (as the official 64x64 STL-10
-``alexnet_small`` does too); the pools then take 32 -> 15 -> 7 -> 3. Everything else keeps the
+leave nothing to pool, so here it is 3x3 with stride 1; the pools then take 32 -> 15 -> 7 -> 3. Everything else keeps the
 official layout. fc8 is the projection head of :class:`~reprobook.models.ContrastiveModel`, so
 ``feat_dim`` is fc7's width.
 """

@@ -55,12 +55,13 @@ class Bottleneck(nn.Module):
 class ResNetCIFAR(nn.Module):
     """Backbone returning pooled features ``(B, feat_dim)``."""
 
-    def __init__(self, block, num_blocks, width: float = 1.0, in_channels: int = 3):
+    def __init__(self, block, num_blocks, width: float = 1.0, in_channels: int = 3, stem_channels: int | None = None):
         super().__init__()
         widths = [int(64 * width * 2 ** k) for k in range(4)]
-        self.cin = widths[0]
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        # the stem scales with the width unless given (CMC's half-width ResNets keep a 64-channel stem)
+        self.cin = widths[0] if stem_channels is None else int(stem_channels)
+        self.conv1 = nn.Conv2d(in_channels, self.cin, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.cin)
         self.layers = nn.Sequential(*[self._stage(block, w, n, 1 if k == 0 else 2)
                                       for k, (w, n) in enumerate(zip(widths, num_blocks))])
         self.feat_dim = widths[-1] * block.expansion
