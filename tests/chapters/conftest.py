@@ -7,8 +7,7 @@ from reprobook.data import ImageDataset
 from reprobook.data.classes import CIFAR10_CLASSES
 
 
-@pytest.fixture
-def tiny_data():
+def make_tiny_data() -> CifarData:
     """40 train / 20 test random CIFAR-shaped images, 4 per class: enough to run every code path."""
     rng = np.random.default_rng(0)
 
@@ -19,3 +18,14 @@ def tiny_data():
     train, test = split(40, "train"), split(20, "test")
     (tx, ty), (vx, vy) = train.tensors(), test.tensors()
     return CifarData(train, test, tx, ty, vx, vy, torch.device("cpu"))
+
+
+@pytest.fixture
+def tiny_data():
+    return make_tiny_data()
+
+
+@pytest.fixture(scope="module")
+def tiny_data_module():
+    """The same data shared by a module's tests (read-only use only)."""
+    return make_tiny_data()

@@ -40,17 +40,19 @@ class CifarData:
 
 
 def cifar_data(name: str = "cifar10", train_per_class: int | None = None, test_per_class: int | None = None,
-               seed: int = 0, device: str | torch.device = "auto") -> CifarData:
-    """Load CIFAR (whole splits when ``*_per_class`` is None) onto ``device`` as uint8 tensors."""
+               seed: int = 0, device: str | torch.device = "auto", classes=None) -> CifarData:
+    """Load CIFAR (whole splits when ``*_per_class`` is None) onto ``device`` as uint8 tensors;
+    ``classes`` (names or indices) keeps only those, relabelled 0..C-1 in the order given."""
     device = resolve_device(device)
     train, test = load_cifar(name, "train"), load_cifar(name, "test")
     for split, per_class in ((train, train_per_class), (test, test_per_class)):
         if per_class is None and split.note and "partial" in split.note:
             raise ValueError(f"{name} {split.split}: a run on the whole split needs every shard, but {split.note}")
-    if train_per_class is not None:
-        train = train.subset(per_class=train_per_class, seed=seed)
-    if test_per_class is not None:
-        test = test.subset(per_class=test_per_class, seed=seed)
+    relabel = classes is not None
+    if train_per_class is not None or relabel:
+        train = train.subset(classes, per_class=train_per_class, seed=seed, relabel=relabel)
+    if test_per_class is not None or relabel:
+        test = test.subset(classes, per_class=test_per_class, seed=seed, relabel=relabel)
     (tx, ty), (vx, vy) = train.tensors(device), test.tensors(device)
     return CifarData(train, test, tx, ty, vx, vy, device)
 

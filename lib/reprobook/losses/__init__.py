@@ -4,3 +4,5 @@ from .hypersphere import align_loss, align_uniform_loss, uniform_loss
 from .supcon import SupConLoss, supcon_loss, supcon_terms
 from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
 from .multiview import MultiviewContrast, view_pairs
+from .crd import CRDLoss
+from .distill import DISTILLERS, Distiller, build_distiller, kd_loss

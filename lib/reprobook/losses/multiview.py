@@ -42,7 +42,12 @@ class MultiviewContrast(nn.Module):
     """``forward(features, index)``: ``features`` a list of ``V`` tensors ``(B, D)`` (L2-normalised,
     one per view, row ``b`` of every view the same sample), ``index`` ``(B,)`` the samples' rows
     in the banks. Returns ``(loss, stats)`` with the loss summed over pairs and directions and
-    ``stats`` the mean positive probability per direction (a training monitor)."""
+    ``stats`` the mean positive probability per direction (a training monitor).
+
+    ``sample_idx`` ``(B, 1 + K)`` (optional): the bank rows to score, the positive first, used
+    instead of the uniform draws and shared by every pair and direction (CRD's class-aware
+    negatives, :func:`reprobook.data.contrast_sampler.contrast_indices`). The banks are still
+    updated at ``index``."""
 
     def __init__(self, n_views: int, n_data: int, dim: int = 128, K: int = 16384, tau: float = 0.07,
                  momentum: float = 0.5, criterion: str = "nce", graph: str = "core",
@@ -78,7 +83,22 @@ class MultiviewContrast(nn.Module):
         log Z, the official one-shot value and the running one now."""
         return {key: (float(p.log_z_first), float(p.log_z)) for key, p in self.partitions.items()}
 
-    def forward(self, features: list[torch.Tensor], index, generator: torch.Generator | None = None):
+    def _check_sample_idx(self, sample_idx, B: int, device) -> torch.Tensor:
+        if not torch.is_tensor(sample_idx):
+            sample_idx = torch.as_tensor(sample_idx)
+        if sample_idx.dtype.is_floating_point or sample_idx.dtype.is_complex or sample_idx.dtype == torch.bool:
+            raise TypeError(f"sample_idx must be integer bank rows, got {sample_idx.dtype}")
+        if sample_idx.shape != (B, 1 + self.K):
+            raise ValueError(f"sample_idx must be (B, 1 + K) = ({B}, {1 + self.K}) with the positive first, "
+                             f"got {tuple(sample_idx.shape)}")
+        sample_idx = sample_idx.to(device=device, dtype=torch.long)
+        if int(sample_idx.min()) < 0 or int(sample_idx.max()) >= self.n_data:
+            raise ValueError(f"sample_idx must lie in [0, {self.n_data}), got "
+                             f"[{int(sample_idx.min())}, {int(sample_idx.max())}]")
+        return sample_idx
+
+    def forward(self, features: list[torch.Tensor], index, generator: torch.Generator | None = None,
+                sample_idx: torch.Tensor | None = None):
         if len(features) != self.n_views:
             raise ValueError(f"expected {self.n_views} views, got {len(features)}")
         B = features[0].shape[0]
@@ -87,9 +107,12 @@ class MultiviewContrast(nn.Module):
         for v, f in enumerate(features):
             check_normalized(f, f"features[{v}]")
         index = as_labels(index, B, features[0].device, "index")
+        if sample_idx is not None:
+            sample_idx = self._check_sample_idx(sample_idx, B, self.banks[0].rows.device)
         total, stats = features[0].new_zeros(()), {}
         for a, b in self.pairs:
-            idx = self.banks[b].sample(index, self.K, generator, self.exclude_positive)   # shared by both directions
+            idx = (sample_idx if sample_idx is not None      # shared by both directions
+                   else self.banks[b].sample(index, self.K, generator, self.exclude_positive))
             for i, j in ((a, b), (b, a)):
                 key = f"{i}->{j}"
                 loss, p_pos = self._direction(features[i], j, idx, key)

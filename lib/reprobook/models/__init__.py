@@ -4,6 +4,7 @@ from .heads import ContrastiveModel, L2Norm, mlp_head
 from .multiview import MultiviewEncoder
 from .resnet_cifar import ResNetCIFAR, resnet18, resnet34, resnet50, resnet101
 from .small import SmallConvNet
+from .zoo import MODELS as DISTILL_MODELS, build_model
 
 ENCODERS = {"small": SmallConvNet, "alexnet": AlexNetCMC, "resnet18": resnet18, "resnet34": resnet34,
             "resnet50": resnet50, "resnet101": resnet101}

@@ -4,4 +4,5 @@ from .compile import maybe_compile
 from .loop import NonFiniteLossError, TrainResult, autocast_for, train
 from .schedules import multistep, warmup_cosine
 from .seed import make_generator, resolve_device, seed_everything
-from .recipes import fit_multiview, fit_supervised, fit_two_views, sgd_with_schedule
+from .recipes import (fit_distill, fit_distill_init, fit_multiview, fit_supervised, fit_two_views,
+                      sgd_with_schedule)

@@ -1,12 +1,14 @@
-"""The two training recipes the chapters build on, both on device-resident uint8 data.
+"""The training recipes the chapters build on, both on device-resident uint8 data.
 
 * :func:`fit_supervised`: cross-entropy on one augmented view (the supervised baselines).
 * :func:`fit_two_views`: an objective on the embeddings of two augmented views of each image
   (contrastive, align + uniform, SimCLR, SupCon, ...).
 * :func:`fit_multiview`: CMC, one augmented crop split into views (colour channels), one encoder
   per view, and a memory-bank objective indexed by the samples' positions.
+* :func:`fit_distill` (and :func:`fit_distill_init`, the init stage of AB, FT, FSP): a student
+  against a frozen teacher, cross-entropy + KD + a distiller (CRD).
 
-Both use SGD with momentum and a warm-up + cosine schedule (or, with ``lr_milestones``, a step
+All use SGD with momentum and a warm-up + cosine schedule (or, with ``lr_milestones``, a step
 schedule: the lr times ``lr_decay`` at each milestone epoch, as the papers' MultiStepLR), and
 :func:`reprobook.train.train` for progress, autocast, NaN checks and checkpoint/resume.
 """
@@ -109,3 +111,76 @@ def fit_multiview(model: torch.nn.Module, contrast: torch.nn.Module, to_views: C
 
     return train(both, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
                  generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
+
+
+
+def fit_distill(student: torch.nn.Module, teacher: torch.nn.Module, distiller, images: torch.Tensor,
+                labels: torch.Tensor, *, augment: Callable, epochs: int, batch_size: int, lr: float,
+                weight_decay: float = 5e-4, momentum: float = 0.9, sample_fn: Callable | None = None,
+                warmup_epochs: int = 0, generator: torch.Generator, lr_milestones=None, lr_decay: float = 0.1,
+                checkpoint=None, progress: bool = True, desc: str = "distill") -> TrainResult:
+    """Train ``student`` against a frozen ``teacher`` on ``distiller.objective`` =
+    ``gamma·CE + alpha·KD + beta·distiller`` (RepDistiller ``train_student.py``); ``distiller``
+    None is the student alone (cross-entropy). Both models see the same augmented batch, the
+    teacher in eval mode without gradients; the distiller reads their ``is_feat=True`` features
+    (pre-activation ones if it ``needs_preact``) and its ``trainable_modules()`` are optimised with
+    the student (weight decay on all, as the official optimiser). ``sample_fn(index)`` gives
+    CRD's ``(B, 1 + K)`` contrast rows."""
+    teacher.eval().requires_grad_(False)
+    extra = distiller.trainable_modules("main") if distiller is not None else []
+    trainable = torch.nn.ModuleList([student, *extra])
+    batches, opt, sched = _setup(trainable, images, labels, batch_size, epochs, lr, weight_decay, momentum,
+                                 warmup_epochs, generator, lr_milestones, lr_decay)
+    preact = bool(getattr(distiller, "needs_preact", False))
+    state = torch.nn.ModuleDict({"student": student, **({"distiller": distiller} if distiller is not None else {})})
+
+    def loss_fn(batch):
+        x, y, index = batch
+        x = augment(x, generator)
+        feat_s, logit_s = student(x, is_feat=True, preact=preact)
+        with torch.no_grad():
+            feat_t, logit_t = teacher(x, is_feat=True, preact=preact)
+        logit_s, logit_t = logit_s.float(), logit_t.float()
+        ce = F.cross_entropy(logit_s, y)
+        metrics = {"ce": ce, "acc": (logit_s.argmax(1) == y).float().mean() * 100}
+        if distiller is None:
+            return ce, metrics
+        sample_idx = sample_fn(index) if sample_fn is not None else None
+        dist = distiller([f.float() for f in feat_s], [f.float() for f in feat_t], logit_s, logit_t, index=index,
+                         sample_idx=sample_idx, generator=generator)
+        metrics["distill"] = dist
+        return distiller.objective(ce, dist, logit_s, logit_t), metrics
+
+    return train(state, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
+                 generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
+
+
+def fit_distill_init(student: torch.nn.Module, teacher: torch.nn.Module, distiller, images: torch.Tensor,
+                     labels: torch.Tensor, *, augment: Callable, epochs: int, batch_size: int, lr: float,
+                     weight_decay: float = 5e-4, momentum: float = 0.9, generator: torch.Generator,
+                     progress: bool = True, desc: str = "init stage") -> TrainResult:
+    """The init stage of AB, FT and FSP (RepDistiller ``helper/pretrain.py``): train the
+    distiller's init modules (and, for AB and FSP, the student's feature layers) on
+    ``distiller.init_loss`` for ``epochs`` epochs (official: 30) with constant-lr SGD."""
+    if not getattr(distiller, "needs_init", False):
+        raise ValueError(f"{getattr(distiller, 'name', distiller)!r} has no init stage")
+    teacher.eval().requires_grad_(False)
+    modules = list(distiller.trainable_modules("init"))
+    if distiller.init_trains_student_features:
+        modules.append(student.get_feat_modules())
+    trainable = torch.nn.ModuleList(modules)
+    batches = TensorBatches(images, labels, batch_size, shuffle=True, drop_last=True, generator=generator)
+    opt = torch.optim.SGD(trainable.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    preact = bool(distiller.needs_preact)
+
+    def loss_fn(batch):
+        x, _, _ = batch
+        x = augment(x, generator)
+        feat_s, _ = student(x, is_feat=True, preact=preact)
+        with torch.no_grad():
+            feat_t, _ = teacher(x, is_feat=True, preact=preact)
+        return distiller.init_loss([f.float() for f in feat_s], [f.float() for f in feat_t])
+
+    state = torch.nn.ModuleDict({"student": student, "distiller": distiller})
+    return train(state, loss_fn, batches, epochs=epochs, optimizer=opt, generators=[generator], progress=progress,
+                 desc=desc)

@@ -1,0 +1,28 @@
+"""Models cached between notebooks: trained once per key, any change of key retrains."""
+import torch
+
+from reprobook.train.cache import cache_key, cached
+
+
+def test_trained_once_then_loaded(tmp_path):
+    calls = []
+
+    def fit(m):
+        calls.append(1)
+        with torch.no_grad():
+            m.weight.fill_(3.0)
+        return {"history": [{"loss": 1.5}]}
+
+    m1, info1, hit1 = cached(torch.nn.Linear(2, 2), fit, folder=tmp_path, method="kd", seed=0)
+    m2, info2, hit2 = cached(torch.nn.Linear(2, 2), fit, folder=tmp_path, method="kd", seed=0)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    assert torch.equal(m1.weight, m2.weight) and info2 == {"history": [{"loss": 1.5}]}
+    cached(torch.nn.Linear(2, 2), fit, folder=tmp_path, method="kd", seed=1)
+    assert len(calls) == 2                                   # another seed: trained again
+
+
+def test_the_key_covers_parts_and_numerics(monkeypatch):
+    base = cache_key("cpu", method="crd", cfg={"epochs": 8})
+    assert cache_key("cpu", method="crd", cfg={"epochs": 9}) != base
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert cache_key("cpu", method="crd", cfg={"epochs": 8}) != base
