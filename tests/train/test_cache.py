@@ -7,7 +7,8 @@ from reprobook.train.cache import cache_key, cached
 def test_trained_once_then_loaded(tmp_path):
     calls = []
 
-    def fit(m):
+    def fit(m, checkpoint):
+        assert checkpoint.name.endswith(".partial.pt")
         calls.append(1)
         with torch.no_grad():
             m.weight.fill_(3.0)

@@ -181,8 +181,8 @@ def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = T
     t_name, s_name = pair_models(cfg)
     key = _key(cfg, data, seed)
 
-    def fit_teacher(model):
-        trained = train_teacher(cfg, data, seed, progress)
+    def fit_teacher(model, checkpoint):
+        trained = train_teacher(cfg, data, seed, progress, checkpoint=checkpoint)
         model.load_state_dict(trained.state_dict())
         return {}
 
@@ -191,8 +191,8 @@ def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = T
     teacher.eval()
     students, histories = {}, {}
     for method in cfg.methods:
-        def fit_student(model, method=method):
-            trained, history = distill(cfg, data, teacher, method, seed, progress)
+        def fit_student(model, checkpoint, method=method):
+            trained, history = distill(cfg, data, teacher, method, seed, progress, checkpoint=checkpoint)
             model.load_state_dict(trained.state_dict())
             return {"history": history}
 
@@ -212,9 +212,11 @@ def feature_shapes(model: nn.Module, device) -> list[tuple[int, ...]]:
     return [tuple(f.shape) for f in feats]
 
 
-def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0, progress: bool = True):
+def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0, progress: bool = True,
+            checkpoint=None):
     """Train the student of ``cfg.pair`` with ``method`` (a key of :data:`METHODS`) against the
-    frozen ``teacher``; returns ``(student, history)``."""
+    frozen ``teacher``; returns ``(student, history)``. ``checkpoint``: a file the main stage
+    saves every epoch and resumes from."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     _, name = pair_models(cfg)
@@ -240,7 +242,7 @@ def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0
                              else lr_for(name, cfg), generator=g, progress=progress, desc=f"{method} init stage")
     result = fit_distill(student, teacher, distiller, data.train_x, data.train_y, augment=augment(data),
                          lr=lr_for(name, cfg), sample_fn=sample_fn, generator=g, progress=progress,
-                         desc=f"{LABELS[method]}: {cfg.pair}", **_schedule(cfg, cfg.epochs))
+                         checkpoint=checkpoint, desc=f"{LABELS[method]}: {cfg.pair}", **_schedule(cfg, cfg.epochs))
     return student.eval(), result.history
 
 

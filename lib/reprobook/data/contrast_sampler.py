@@ -24,17 +24,13 @@ import numbers
 
 import torch
 
+from ..losses._checks import as_integers
+
 MODES = ("exact", "relax")
 
 
 def _check_int_tensor(x, name: str, device=None) -> torch.Tensor:
-    if not torch.is_tensor(x):
-        try:
-            x = torch.as_tensor(x)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise TypeError(f"{name} must be integer indices, got {type(x).__name__}: {e}") from None
-    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got {x.dtype}")
+    x = as_integers(x, name, "an integer tensor of indices")
     if x.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {tuple(x.shape)}")
     return x.long() if device is None else x.to(device=device, dtype=torch.long)

@@ -55,15 +55,22 @@ def check_number(value, name: str, positive: bool = False) -> float:
     return v
 
 
+def as_integers(x, name: str, what: str = "integer indices") -> torch.Tensor:
+    """``x`` (a tensor, list or array) as an integer tensor; floats, bools and the unconvertible
+    are refused with ``name``."""
+    if not torch.is_tensor(x):
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"{name} must be {what}, got {type(x).__name__}: {e}") from None
+    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+        raise TypeError(f"{name} must be {what}, got {x.dtype}")
+    return x
+
+
 def as_labels(labels, n: int, device, name: str = "labels") -> torch.Tensor:
     """Integer class labels ``(n,)`` as a tensor on ``device`` (lists and arrays are converted)."""
-    if not torch.is_tensor(labels):
-        try:
-            labels = torch.as_tensor(labels)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise TypeError(f"{name} must be integer class indices, got {type(labels).__name__}: {e}") from None
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
+    labels = as_integers(labels, name, "integer class indices")
     if labels.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
     return labels.to(device)

@@ -22,7 +22,7 @@ from itertools import combinations
 import torch
 from torch import nn
 
-from ._checks import as_labels, check_normalized, check_number
+from ._checks import as_integers, as_labels, check_normalized, check_number
 from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
 
 GRAPHS = ("core", "full")
@@ -84,10 +84,7 @@ class MultiviewContrast(nn.Module):
         return {key: (float(p.log_z_first), float(p.log_z)) for key, p in self.partitions.items()}
 
     def _check_sample_idx(self, sample_idx, B: int, device) -> torch.Tensor:
-        if not torch.is_tensor(sample_idx):
-            sample_idx = torch.as_tensor(sample_idx)
-        if sample_idx.dtype.is_floating_point or sample_idx.dtype.is_complex or sample_idx.dtype == torch.bool:
-            raise TypeError(f"sample_idx must be integer bank rows, got {sample_idx.dtype}")
+        sample_idx = as_integers(sample_idx, "sample_idx", "integer bank rows")
         if sample_idx.shape != (B, 1 + self.K):
             raise ValueError(f"sample_idx must be (B, 1 + K) = ({B}, {1 + self.K}) with the positive first, "
                              f"got {tuple(sample_idx.shape)}")

@@ -46,17 +46,21 @@ def cache_key(device: torch.device | str, **parts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def cached(module: torch.nn.Module, fit: Callable[[torch.nn.Module], dict], *, folder: Path | None = None,
+def cached(module: torch.nn.Module, fit: Callable[[torch.nn.Module, Path], dict], *, folder: Path | None = None,
            **parts) -> tuple[torch.nn.Module, dict, bool]:
-    """``module`` trained by ``fit(module)`` (which returns JSON-like metadata, e.g. the history),
-    or, when the same key was trained before, ``module`` with the stored weights. Returns
-    ``(module, metadata, hit)``. ``folder`` defaults to ``CACHE`` (read when called)."""
+    """``module`` trained by ``fit(module, checkpoint)`` (which returns JSON-like metadata, e.g.
+    the history, and may checkpoint its epochs at ``checkpoint`` so that an interrupted run
+    resumes), or, when the same key was trained before, ``module`` with the stored weights.
+    Returns ``(module, metadata, hit)``. ``folder`` defaults to ``CACHE`` (read when called)."""
     device = next(module.parameters()).device
-    path = Path(folder if folder is not None else CACHE) / f"{cache_key(device, **parts)}.pt"
+    key = cache_key(device, **parts)
+    root = Path(folder if folder is not None else CACHE)
+    path, partial = root / f"{key}.pt", root / f"{key}.partial.pt"
     state = load_checkpoint(path, map_location=device)
     if state is not None:
         module.load_state_dict(state["model"])
         return module, state["info"], True
-    info = fit(module)
+    info = fit(module, partial)
     save_checkpoint(path, {"model": module.state_dict(), "info": info, "parts": json.dumps(parts, default=str)})
+    partial.unlink(missing_ok=True)
     return module, info, False

@@ -114,6 +114,14 @@ def fit_multiview(model: torch.nn.Module, contrast: torch.nn.Module, to_views: C
 
 
 
+def _both_features(student, teacher, x, preact: bool):
+    """``(feat_s, logit_s), (feat_t, logit_t)`` of ``model(x, is_feat=True)``; the teacher without gradients."""
+    student_out = student(x, is_feat=True, preact=preact)
+    with torch.no_grad():
+        teacher_out = teacher(x, is_feat=True, preact=preact)
+    return student_out, teacher_out
+
+
 def fit_distill(student: torch.nn.Module, teacher: torch.nn.Module, distiller, images: torch.Tensor,
                 labels: torch.Tensor, *, augment: Callable, epochs: int, batch_size: int, lr: float,
                 weight_decay: float = 5e-4, momentum: float = 0.9, sample_fn: Callable | None = None,
@@ -136,10 +144,7 @@ def fit_distill(student: torch.nn.Module, teacher: torch.nn.Module, distiller, i
 
     def loss_fn(batch):
         x, y, index = batch
-        x = augment(x, generator)
-        feat_s, logit_s = student(x, is_feat=True, preact=preact)
-        with torch.no_grad():
-            feat_t, logit_t = teacher(x, is_feat=True, preact=preact)
+        (feat_s, logit_s), (feat_t, logit_t) = _both_features(student, teacher, augment(x, generator), preact)
         logit_s, logit_t = logit_s.float(), logit_t.float()
         ce = F.cross_entropy(logit_s, y)
         metrics = {"ce": ce, "acc": (logit_s.argmax(1) == y).float().mean() * 100}
@@ -161,7 +166,9 @@ def fit_distill_init(student: torch.nn.Module, teacher: torch.nn.Module, distill
                      progress: bool = True, desc: str = "init stage") -> TrainResult:
     """The init stage of AB, FT and FSP (RepDistiller ``helper/pretrain.py``): train the
     distiller's init modules (and, for AB and FSP, the student's feature layers) on
-    ``distiller.init_loss`` for ``epochs`` epochs (official: 30) with constant-lr SGD."""
+    ``distiller.init_loss`` for ``epochs`` epochs (official: 30) with constant-lr SGD. As the
+    official, the student is in eval mode except the layers being trained (its other batch-norm
+    statistics stay as they are)."""
     if not getattr(distiller, "needs_init", False):
         raise ValueError(f"{getattr(distiller, 'name', distiller)!r} has no init stage")
     teacher.eval().requires_grad_(False)
@@ -175,10 +182,9 @@ def fit_distill_init(student: torch.nn.Module, teacher: torch.nn.Module, distill
 
     def loss_fn(batch):
         x, _, _ = batch
-        x = augment(x, generator)
-        feat_s, _ = student(x, is_feat=True, preact=preact)
-        with torch.no_grad():
-            feat_t, _ = teacher(x, is_feat=True, preact=preact)
+        student.eval()                               # model_s.eval(); init_modules.train() (pretrain.py)
+        trainable.train()
+        (feat_s, _), (feat_t, _) = _both_features(student, teacher, augment(x, generator), preact)
         return distiller.init_loss([f.float() for f in feat_s], [f.float() for f in feat_t])
 
     state = torch.nn.ModuleDict({"student": student, "distiller": distiller})
