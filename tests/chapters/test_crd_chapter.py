@@ -85,3 +85,22 @@ def test_method_table_lists_every_method_with_official_weights():
     assert len(rows) == len(crd.METHODS)
     assert rows["CRD"]["beta"] == 0.8 and rows["CRD + KD"]["alpha"] == 1.0 and rows["KD"]["gamma"] == 0.1
     assert rows["FT"]["init_stage"] and not rows["CRD"]["init_stage"] and rows["CRD"]["extra_params"] > 0
+
+
+def test_bad_settings_are_refused_before_any_training():
+    with pytest.raises(ValueError, match="unknown CRD mode 'exakt'"):
+        crd.config("distill", "smoke", mode="exakt")
+    with pytest.raises(TypeError, match="methods must be a list"):
+        crd.config("distill", "smoke", methods="crd")
+    for key, value in (("K", -5), ("K", 8.5), ("epochs", 0), ("batch_size", True)):
+        with pytest.raises(ValueError, match=f"{key} must be a positive int"):
+            crd.config("distill", "smoke", **{key: value})
+
+
+def test_a_student_setting_does_not_retrain_the_teacher(tiny_data_module, tmp_path, monkeypatch):
+    import reprobook.train.cache as cache
+
+    monkeypatch.setattr(cache, "CACHE", tmp_path)
+    crd.teacher_and_students(tiny_cfg(methods=["student"]), tiny_data_module, progress=False)
+    crd.teacher_and_students(tiny_cfg(methods=["student"], epochs=2), tiny_data_module, progress=False)
+    assert len(list(tmp_path.glob("*.pt"))) == 3                   # one teacher, two students

@@ -27,3 +27,19 @@ def test_the_key_covers_parts_and_numerics(monkeypatch):
     assert cache_key("cpu", method="crd", cfg={"epochs": 9}) != base
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
     assert cache_key("cpu", method="crd", cfg={"epochs": 8}) != base
+
+
+def test_a_damaged_cache_file_is_a_clear_error(tmp_path):
+    import pytest
+
+    from reprobook.train.cache import CorruptCheckpointError
+
+    m, _, _ = cached(torch.nn.Linear(2, 2), lambda m, c: {}, folder=tmp_path, method="kd")
+    (path,) = tmp_path.glob("*.pt")
+    for damaged in (b"", b"not a torch file" * 8, path.read_bytes()[:40]):
+        path.write_bytes(damaged)
+        with pytest.raises(CorruptCheckpointError, match=f"{path.name}.*delete it"):
+            cached(torch.nn.Linear(2, 2), lambda m, c: {}, folder=tmp_path, method="kd")
+    torch.save({"model": {"weight": torch.zeros(5)}, "info": {}}, path)          # another model's weights
+    with pytest.raises(CorruptCheckpointError, match="does not hold this model"):
+        cached(torch.nn.Linear(2, 2), lambda m, c: {}, folder=tmp_path, method="kd")

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import eval_transform, standard_augment
 from ..eval import extract_features, linear_probe
-from ..data.contrast_sampler import contrast_indices
+from ..data.contrast_sampler import MODES, contrast_indices
 from ..losses import build_distiller
 from ..models import build_model
 from ..run.scales import configure
@@ -126,9 +126,16 @@ def config(notebook: str, scale: str, **overrides):
     cfg = configure(CONFIGS[notebook], scale, **overrides)
     if cfg.pair not in PAIRS and cfg.pair not in SMOKE_PAIRS:
         raise ValueError(f"unknown pair {cfg.pair!r}; valid: {', '.join(list(PAIRS) + list(SMOKE_PAIRS))}")
+    if isinstance(cfg.methods, str) or not all(isinstance(m, str) for m in cfg.methods):
+        raise TypeError(f"methods must be a list of method names, got {cfg.methods!r}")
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; valid: {', '.join(METHODS)}")
+    if cfg.mode not in MODES:
+        raise ValueError(f"unknown CRD mode {cfg.mode!r}; valid: {', '.join(MODES)}")
+    for key in (k for k in ("K", "epochs", "teacher_epochs", "batch_size") if k in cfg):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise ValueError(f"{key} must be a positive int, got {cfg[key]!r}")
     return cfg
 
 
@@ -169,9 +176,14 @@ def train_teacher(cfg, data: CifarData, seed: int = 0, progress: bool = True, ch
     return model.eval()
 
 
-def _key(cfg, data: CifarData, seed: int) -> dict:
-    return dict(chapter="02-crd", config={k: v for k, v in cfg.items() if k != "methods"}, seed=seed,
-                n_train=len(data.train_x))
+# what a teacher depends on (a change of a student setting must not retrain it)
+TEACHER_KEYS = ("pair", "classes", "train_per_class", "teacher_epochs", "batch_size", "lr", "weight_decay",
+                "lr_milestones", "lr_decay", "warmup_epochs")
+
+
+def _key(cfg, data: CifarData, seed: int, role: str) -> dict:
+    keys = TEACHER_KEYS if role == "teacher" else [k for k in cfg if k != "methods"]
+    return dict(chapter="02-crd", role=role, config={k: cfg[k] for k in keys}, seed=seed, n_train=len(data.train_x))
 
 
 def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = True):
@@ -179,7 +191,6 @@ def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = T
     shared with the chapter's later notebooks (:func:`reprobook.train.cache.cached`). Returns
     ``(teacher, {method: student}, {method: history})``."""
     t_name, s_name = pair_models(cfg)
-    key = _key(cfg, data, seed)
 
     def fit_teacher(model, checkpoint):
         trained = train_teacher(cfg, data, seed, progress, checkpoint=checkpoint)
@@ -187,7 +198,7 @@ def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = T
         return {}
 
     teacher, _, _ = cached(build_model(t_name, num_classes=len(data.classes)).to(data.device), fit_teacher,
-                           role="teacher", **key)
+                           **_key(cfg, data, seed, "teacher"))
     teacher.eval()
     students, histories = {}, {}
     for method in cfg.methods:
@@ -197,7 +208,7 @@ def teacher_and_students(cfg, data: CifarData, seed: int = 0, progress: bool = T
             return {"history": history}
 
         student, info, _ = cached(build_model(s_name, num_classes=len(data.classes)).to(data.device), fit_student,
-                                  role="student", method=method, **key)
+                                  method=method, **_key(cfg, data, seed, "student"))
         students[method], histories[method] = student.eval(), info["history"]
     return teacher, students, histories
 

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from ..paths import RUNS
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 
 CACHE = RUNS / "cache"
 NUMERIC_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
@@ -58,8 +58,12 @@ def cached(module: torch.nn.Module, fit: Callable[[torch.nn.Module, Path], dict]
     path, partial = root / f"{key}.pt", root / f"{key}.partial.pt"
     state = load_checkpoint(path, map_location=device)
     if state is not None:
-        module.load_state_dict(state["model"])
-        return module, state["info"], True
+        try:
+            module.load_state_dict(state["model"])
+            return module, state["info"], True
+        except (KeyError, TypeError, RuntimeError) as e:
+            raise CorruptCheckpointError(f"cache file {path} does not hold this model ({type(e).__name__}: "
+                                         f"{str(e).splitlines()[0]}); delete it to train again") from None
     info = fit(module, partial)
     save_checkpoint(path, {"model": module.state_dict(), "info": info, "parts": json.dumps(parts, default=str)})
     partial.unlink(missing_ok=True)

@@ -32,6 +32,10 @@ class UnsafeCheckpointError(ValueError):
     """A checkpoint holds something other than tensors and plain metadata."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file cannot be read (empty, truncated, not a torch file)."""
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict | None:
     """The saved state, or None when no checkpoint exists at ``path``.
 
@@ -43,6 +47,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict | None:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Unsupported operand" in str(e) or "invalid load key" in str(e):       # not a pickle at all
+            raise CorruptCheckpointError(f"cannot read checkpoint {path} ({first}); it is damaged: "
+                                         f"delete it to start that training afresh") from None
         raise UnsafeCheckpointError(
             f"refusing to load {path}: it holds objects other than tensors and plain metadata, "
-            f"which could run code when loaded ({str(e).splitlines()[0]})") from None
+            f"which could run code when loaded ({first})") from None
+    except (EOFError, RuntimeError, OSError) as e:
+        raise CorruptCheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: "
+                                     f"{str(e).splitlines()[0] if str(e) else 'empty or truncated file'}); "
+                                     f"it is damaged: delete it to start that training afresh") from None
