@@ -44,7 +44,8 @@ _SMOKE = dict(encoder=_SMALL, out_dim=128, train_per_class=200, test_per_class=1
 # (CMC's "ResNet v1": the stages at half width, the stem at 64 channels): K 16384, T 0.07, m 0.5,
 # 128-d, batch 128, 240 epochs, SGD lr 0.03, momentum 0.9, wd 1e-4, x0.1 at 120/160/200,
 # RandomResizedCrop from 0.08 (train_CMC.py sets crop_low 0.08 for every ResNet on ImageNet)
-_PAPER = dict(encoder=dict(name="resnet50", width=0.5, stem_channels=64), out_dim=128, train_per_class=None, test_per_class=None,
+_PAPER = dict(encoder=dict(name="resnet50", width=0.5, stem_channels=64), out_dim=128, train_per_class=None,
+              test_per_class=None,
               epochs=240, batch_size=128, lr=0.03, weight_decay=1e-4, warmup_epochs=0,
               lr_milestones=[120, 160, 200], lr_decay=0.1, K=16384, tau=0.07, momentum=0.5, z_momentum=0.9,
               crop_scale=0.08, probe_epochs=100)
@@ -63,8 +64,8 @@ VIEW_SETS = [("L|ab", "core"), ("L|a|b", "core"), ("L|a|b", "full"), ("L|a|b|S",
 SPACES = ["L|ab", "Y|CbCr", "V|HS", "R|GB"]
 
 CONFIGS = {
-    "method": {scale: dict(train_per_class=cfg["train_per_class"] or 5000, test_per_class=cfg["test_per_class"] or 1000,
-                           K=cfg["K"], tau=cfg["tau"], n_show=4)
+    "method": {scale: dict(train_per_class=cfg["train_per_class"] or 5000,
+                           test_per_class=cfg["test_per_class"] or 1000, K=cfg["K"], tau=cfg["tau"], n_show=4)
                for scale, cfg in (("smoke", _SMOKE), ("short", _SHORT), ("paper", _PAPER))},
     "two_view": {"smoke": dict(_SMOKE, views="L|ab"), "short": dict(_SHORT, views="L|ab"),
                  "paper": dict(_PAPER, views="L|ab")},
@@ -72,17 +73,10 @@ CONFIGS = {
     "views": {"smoke": dict(_SMOKE, epochs=30, view_sets=VIEW_SETS, criterion="nce"),
               "short": dict(_SHORT_SWEEP, view_sets=VIEW_SETS, criterion="nce"),
               "paper": dict(_PAPER, view_sets=VIEW_SETS, criterion="nce")},
-    "spaces": {"smoke": dict(_SMOKE, spaces=SPACES, criterion="nce"), "short": dict(_SHORT_SWEEP, spaces=SPACES, criterion="nce"),
+    "spaces": {"smoke": dict(_SMOKE, spaces=SPACES, criterion="nce"),
+               "short": dict(_SHORT_SWEEP, spaces=SPACES, criterion="nce"),
                "paper": dict(_PAPER, spaces=SPACES, criterion="nce")},
 }
-
-# Published numbers the chapter quotes (ImageNet; our runs are CIFAR-10), from the official README
-# (HobbitLong/CMC): its ImageNet-100 table is "CMC (using YCbCr)".
-PAPER_RESULTS = [
-    dict(dataset="ImageNet-100", encoder="Y | CbCr, 2 x ResNet-50 (half width), softmax, K = 4096", top1="75.8"),
-    dict(dataset="ImageNet", encoder="a CMC ResNet-50 (unsupervised)", top1="68.4"),
-    dict(dataset="ImageNet", encoder="AlexNet, supervised", top1="59.3"),
-]
 
 
 def config(notebook: str, scale: str, **overrides):

@@ -5,9 +5,9 @@ The official encoder of one view is AlexNet at half width: five conv blocks (96,
 256 channels, halved; batch norm, ReLU, 3x3/2 max pools after blocks 1, 2 and 5) and two
 fully-connected blocks fc6, fc7 (4096 halved, batch norm, ReLU); fc8 maps to the 128-d embedding.
 For 224x224 inputs the first convolution is 11x11 with stride 4. On 32x32 images that would
-leave nothing to pool, so here it is 3x3 with stride 1; the pools then take 32 -> 15 -> 7 -> 3. Everything else keeps the
-official layout. fc8 is the projection head of :class:`~reprobook.models.ContrastiveModel`, so
-``feat_dim`` is fc7's width.
+leave nothing to pool, so here it is 3x3 with stride 1; the pools then take 32 -> 15 -> 7 -> 3.
+Everything else keeps the official layout. fc8 is the projection head of
+:class:`~reprobook.models.ContrastiveModel`, so ``feat_dim`` is fc7's width.
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ class AlexNetCMC(nn.Module):
         side = _pooled(_pooled(_pooled(self.image_size)))
         if side < 1:
             raise ValueError(f"image_size {image_size} is too small for three 3x3/2 max pools")
-        self.fcs = nn.Sequential(nn.Flatten(), nn.Linear(c[4] * side * side, fc), nn.BatchNorm1d(fc), nn.ReLU(inplace=True),
+        self.fcs = nn.Sequential(nn.Flatten(), nn.Linear(c[4] * side * side, fc), nn.BatchNorm1d(fc),
+                                 nn.ReLU(inplace=True),
                                  nn.Linear(fc, fc), nn.BatchNorm1d(fc), nn.ReLU(inplace=True))
         self.feat_dim = fc
 
