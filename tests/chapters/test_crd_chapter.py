@@ -104,3 +104,26 @@ def test_a_student_setting_does_not_retrain_the_teacher(tiny_data_module, tmp_pa
     crd.teacher_and_students(tiny_cfg(methods=["student"]), tiny_data_module, progress=False)
     crd.teacher_and_students(tiny_cfg(methods=["student"], epochs=2), tiny_data_module, progress=False)
     assert len(list(tmp_path.glob("*.pt"))) == 3                   # one teacher, two students
+
+
+def test_degenerate_arguments_are_clear_errors(tiny_data_module, teacher):
+    from reprobook.models import build_model
+
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        build_model("resnet8", num_classes=0)
+    with pytest.raises(ValueError, match="has 100 outputs but the data 10 classes"):
+        crd.accuracy(build_model("resnet8"), tiny_data_module)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        crd.accuracy(teacher, tiny_data_module, batch_size=0)
+    with pytest.raises(ValueError, match="at least 3 images"):
+        crd.structure(teacher, {}, tiny_data_module, n_images=2)
+
+
+def test_a_resumed_init_stage_method_skips_its_init_stage(tiny_data_module, teacher, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(crd, "fit_distill_init", lambda *a, **k: calls.append(1))
+    checkpoint = tmp_path / "ft.partial.pt"
+    crd.distill(tiny_cfg(), tiny_data_module, teacher, "ft", progress=False, checkpoint=checkpoint)
+    assert calls == [1] and checkpoint.exists()
+    crd.distill(tiny_cfg(epochs=2), tiny_data_module, teacher, "ft", progress=False, checkpoint=checkpoint)
+    assert calls == [1]                               # resumed from the main stage's checkpoint

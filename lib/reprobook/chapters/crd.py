@@ -9,6 +9,8 @@ features, over memory banks of every training sample (the CMC machinery of
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -246,7 +248,8 @@ def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0
 
             def sample_fn(index):
                 return contrast_indices(labels, index, distiller.crd.K, mode=cfg.mode, generator=g)
-        if distiller.needs_init and cfg.init_epochs:
+        resuming = checkpoint is not None and Path(checkpoint).exists()   # the main stage restores the student
+        if distiller.needs_init and cfg.init_epochs and not resuming:
             fit_distill_init(student, teacher, distiller, data.train_x, data.train_y, augment=augment(data),
                              epochs=cfg.init_epochs, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                              lr=0.01 if (key == "ft" and not name.startswith(("vgg", "Mobile", "Shuffle", "ResNet")))
@@ -260,12 +263,16 @@ def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0
 @torch.no_grad()
 def accuracy(model: nn.Module, data: CifarData, batch_size: int = 500) -> float:
     """Top-1 (%) on the test split."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.eval()
     tf = eval_transform(data.mean, data.std)
     correct = 0
     for k in range(0, len(data.test_x), batch_size):
-        x = tf(data.test_x[k:k + batch_size])
-        correct += int((model(x).argmax(1) == data.test_y[k:k + batch_size]).sum())
+        out = model(tf(data.test_x[k:k + batch_size]))
+        if out.shape[1] != len(data.classes):
+            raise ValueError(f"the model has {out.shape[1]} outputs but the data {len(data.classes)} classes")
+        correct += int((out.argmax(1) == data.test_y[k:k + batch_size]).sum())
     return 100.0 * correct / len(data.test_x)
 
 
@@ -342,6 +349,8 @@ def structure(teacher: nn.Module, students: dict, data: CifarData, n_images: int
     * ``logit_corr_gap``: the mean absolute difference between the teacher's and the student's
       correlation matrices of class logits (the paper's Fig. 3; 0: the same class structure),
       with the matrices themselves in ``gaps`` for plotting."""
+    if n_images < 3:
+        raise ValueError(f"structure needs at least 3 images to correlate similarities, got n_images={n_images}")
     x = data.test_x[:n_images]
     cos = lambda f: torch.nn.functional.normalize(f, dim=1) @ torch.nn.functional.normalize(f, dim=1).T  # noqa: E731
     sim_t = cos(penultimate(teacher, x, data))

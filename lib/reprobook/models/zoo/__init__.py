@@ -39,6 +39,8 @@ def build_model(name: str, num_classes: int = 100) -> nn.Module:
     """The CRD model called ``name`` in the official ``model_dict`` (e.g. ``"resnet32x4"``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     return MODELS[name](num_classes=num_classes)
 
 
