@@ -25,7 +25,7 @@ from ..losses import MultiviewContrast
 from ..models import MultiviewEncoder
 from ..run.scales import configure
 from ..train import fit_multiview, fit_supervised, make_generator
-from .common import CifarData, cifar_data
+from .common import CifarData, cifar_data, schedule
 
 DATASETS = ("cifar10",)       # what a run reads (the GPU staging plan copies these)
 # seconds each notebook's `short` run may take on one H100/H200: estimates from the encoders'
@@ -132,11 +132,9 @@ def supervised(cfg, data: CifarData, seed: int = 0, views: str | None = None, ep
     encoders = make_model(cfg, split, data.device)
     model = ViewsClassifier(split, encoders, len(data.classes)).to(data.device)
     epochs = cfg.epochs if epochs is None else epochs
-    result = fit_supervised(model, data.train_x, data.train_y, augment=crop_augment(cfg), epochs=epochs,
-                            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
+    result = fit_supervised(model, data.train_x, data.train_y, augment=crop_augment(cfg), lr=cfg.lr,
                             generator=make_generator(seed, data.device), progress=progress,
-                            desc=f"supervised {' | '.join(split.names)}")
+                            desc=f"supervised {' | '.join(split.names)}", **schedule(cfg, epochs))
     hparams = {"views": " | ".join(split.names), "criterion": "cross-entropy", "graph": "-", "epochs": epochs}
     return Trained(split, encoders, None, result.history, hparams)
 
@@ -158,11 +156,9 @@ def train(cfg, data: CifarData, seed: int = 0, views: str | None = None, criteri
     hparams = {"views": " | ".join(split.names), "criterion": criterion, "graph": graph, "epochs": epochs}
     if epochs == 0:
         return Trained(split, model, None, [], hparams)
-    result = fit_multiview(model, contrast, split, data.train_x, data.train_y, augment=crop_augment(cfg), epochs=epochs,
-                           batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                           warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
+    result = fit_multiview(model, contrast, split, data.train_x, data.train_y, augment=crop_augment(cfg), lr=cfg.lr,
                            generator=make_generator(seed, data.device), progress=progress,
-                           desc=f"CMC {' | '.join(split.names)} ({criterion})")
+                           desc=f"CMC {' | '.join(split.names)} ({criterion})", **schedule(cfg, epochs))
     return Trained(split, model, contrast, result.history, hparams)
 
 

@@ -57,6 +57,14 @@ def cifar_data(name: str = "cifar10", train_per_class: int | None = None, test_p
     return CifarData(train, test, tx, ty, vx, vy, device)
 
 
+def schedule(cfg, epochs: int | None = None) -> dict:
+    """The optimisation settings of a chapter configuration as the ``fit_*`` recipes take them
+    (everything but the lr and the generator): ``cfg.epochs`` unless ``epochs`` is given."""
+    return dict(epochs=cfg.epochs if epochs is None else epochs, batch_size=cfg.batch_size,
+                weight_decay=cfg.weight_decay, warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones,
+                lr_decay=cfg.lr_decay)
+
+
 def probe_frozen(net: torch.nn.Module, data: CifarData, epochs: int, seed: int = 0) -> ProbeResult:
     """Fit a linear probe on ``net``'s frozen features of the un-augmented training images and
     score it on the test images (its classifier acts on raw ``net`` features)."""

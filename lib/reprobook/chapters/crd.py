@@ -22,7 +22,7 @@ from ..models import build_model
 from ..run.scales import configure
 from ..train import fit_distill, fit_distill_init, fit_supervised, make_generator
 from ..train.cache import cached
-from .common import CifarData, cifar_data
+from .common import CifarData, cifar_data, schedule
 
 DATASETS = ("cifar100", "cifar10")      # distillation on CIFAR-100; the transfer probe reads CIFAR-10
 
@@ -84,6 +84,7 @@ PAPER_TABLE: dict[tuple[str, str], dict[str, float]] = {
 
 #: a pair's name in configurations and notebook parameters: "teacher->student"
 PAIRS = {f"{t}->{s}": (t, s) for t, s in PAPER_TABLE}
+SMOKE_PAIRS = {"resnet20->resnet8": ("resnet20", "resnet8")}      # not in the paper: small enough for a CPU
 SMALL_LR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")    # trained with lr 0.01 (train_student/teacher.py)
 
 # the official recipe (train_teacher.py, train_student.py, scripts/run_cifar_distill.sh): 240 epochs,
@@ -126,8 +127,8 @@ def config(notebook: str, scale: str, **overrides):
     if notebook not in CONFIGS:
         raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
     cfg = configure(CONFIGS[notebook], scale, **overrides)
-    if cfg.pair not in PAIRS and cfg.pair not in SMOKE_PAIRS:
-        raise ValueError(f"unknown pair {cfg.pair!r}; valid: {', '.join(list(PAIRS) + list(SMOKE_PAIRS))}")
+    if cfg.pair not in _all_pairs():
+        raise ValueError(f"unknown pair {cfg.pair!r}; valid: {', '.join(_all_pairs())}")
     if isinstance(cfg.methods, str) or not all(isinstance(m, str) for m in cfg.methods):
         raise TypeError(f"methods must be a list of method names, got {cfg.methods!r}")
     unknown = [m for m in cfg.methods if m not in METHODS]
@@ -141,11 +142,13 @@ def config(notebook: str, scale: str, **overrides):
     return cfg
 
 
-SMOKE_PAIRS = {"resnet20->resnet8": ("resnet20", "resnet8")}
+def _all_pairs() -> dict[str, tuple[str, str]]:
+    return {**PAIRS, **SMOKE_PAIRS}
 
 
 def pair_models(cfg) -> tuple[str, str]:
-    return {**PAIRS, **SMOKE_PAIRS}[cfg.pair]
+    """``(teacher, student)`` model names of ``cfg.pair``."""
+    return _all_pairs()[cfg.pair]
 
 
 def lr_for(model: str, cfg) -> float:
@@ -162,11 +165,6 @@ def augment(data: CifarData):
     return standard_augment(mean=data.mean, std=data.std)
 
 
-def _schedule(cfg, epochs: int) -> dict:
-    return dict(lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay, warmup_epochs=cfg.warmup_epochs,
-                epochs=epochs, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay)
-
-
 def train_teacher(cfg, data: CifarData, seed: int = 0, progress: bool = True, checkpoint=None) -> nn.Module:
     """The teacher of ``cfg.pair``, trained with cross-entropy (``train_teacher.py``)."""
     name, _ = pair_models(cfg)
@@ -174,7 +172,7 @@ def train_teacher(cfg, data: CifarData, seed: int = 0, progress: bool = True, ch
     model = build_model(name, num_classes=len(data.classes)).to(data.device)
     fit_supervised(model, data.train_x, data.train_y, augment=augment(data), lr=lr_for(name, cfg),
                    generator=make_generator(seed, data.device), progress=progress, checkpoint=checkpoint,
-                   desc=f"teacher {name}", **_schedule(cfg, cfg.teacher_epochs))
+                   desc=f"teacher {name}", **schedule(cfg, cfg.teacher_epochs))
     return model.eval()
 
 
@@ -225,6 +223,17 @@ def feature_shapes(model: nn.Module, device) -> list[tuple[int, ...]]:
     return [tuple(f.shape) for f in feats]
 
 
+def make_distiller(method: str, shapes_s, shapes_t, n_data: int, K: int):
+    """The distiller of ``method`` (None for the student alone) for models with these feature
+    shapes, with the official weights and the method's overrides; CRD's ``K`` is capped below
+    ``n_data``."""
+    key, overrides = METHODS[method]
+    if key is None:
+        return None
+    options = dict(overrides, K=min(K, n_data - 1)) if key == "crd" else overrides
+    return build_distiller(key, shapes_s, shapes_t, n_data=n_data, **options)
+
+
 def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0, progress: bool = True,
             checkpoint=None):
     """Train the student of ``cfg.pair`` with ``method`` (a key of :data:`METHODS`) against the
@@ -235,14 +244,13 @@ def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0
     _, name = pair_models(cfg)
     torch.manual_seed(seed)
     student = build_model(name, num_classes=len(data.classes)).to(data.device)
-    key, overrides = METHODS[method]
-    distiller, sample_fn = None, None
+    key = METHODS[method][0]
+    sample_fn = None
     g = make_generator(seed, data.device)
-    if key is not None:
-        n = len(data.train_x)
-        extra = dict(overrides, K=min(cfg.K, n - 1)) if key == "crd" else overrides
-        distiller = build_distiller(key, feature_shapes(student, data.device), feature_shapes(teacher, data.device),
-                                    n_data=n, **extra).to(data.device)
+    distiller = make_distiller(method, feature_shapes(student, data.device), feature_shapes(teacher, data.device),
+                               n_data=len(data.train_x), K=cfg.K)
+    if distiller is not None:
+        distiller.to(data.device)
         if key == "crd":
             labels = data.train_y
 
@@ -252,11 +260,11 @@ def distill(cfg, data: CifarData, teacher: nn.Module, method: str, seed: int = 0
         if distiller.needs_init and cfg.init_epochs and not resuming:
             fit_distill_init(student, teacher, distiller, data.train_x, data.train_y, augment=augment(data),
                              epochs=cfg.init_epochs, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                             lr=0.01 if (key == "ft" and not name.startswith(("vgg", "Mobile", "Shuffle", "ResNet")))
-                             else lr_for(name, cfg), generator=g, progress=progress, desc=f"{method} init stage")
+                             lr=0.01 if key == "ft" and name.startswith(("resnet", "wrn")) else lr_for(name, cfg),
+                             generator=g, progress=progress, desc=f"{method} init stage")
     result = fit_distill(student, teacher, distiller, data.train_x, data.train_y, augment=augment(data),
                          lr=lr_for(name, cfg), sample_fn=sample_fn, generator=g, progress=progress,
-                         checkpoint=checkpoint, desc=f"{LABELS[method]}: {cfg.pair}", **_schedule(cfg, cfg.epochs))
+                         checkpoint=checkpoint, desc=f"{LABELS[method]}: {cfg.pair}", **schedule(cfg))
     return student.eval(), result.history
 
 
@@ -285,13 +293,11 @@ def method_table(cfg, device="cpu") -> list[dict]:
     shapes_t = feature_shapes(build_model(t_name).to(device), device)
     rows = []
     for method in cfg.methods:
-        key, overrides = METHODS[method]
-        if key is None:
+        d = make_distiller(method, shapes_s, shapes_t, n_data=cfg.K + 1, K=cfg.K)
+        if d is None:
             rows.append(dict(method=LABELS[method], gamma=1.0, alpha=0.0, beta=0.0, reads="-", init_stage=False,
                              extra_params=0))
             continue
-        d = build_distiller(key, shapes_s, shapes_t, n_data=cfg.K + 1, **dict(overrides, **({"K": cfg.K} if key == "crd"
-                                                                                             else {})))
         extra = sum(p.numel() for m in d.trainable_modules("main") for p in m.parameters())
         rows.append(dict(method=LABELS[method], gamma=d.gamma, alpha=d.alpha, beta=d.beta, reads=d.reads or "logits",
                          init_stage=bool(d.needs_init), extra_params=extra))

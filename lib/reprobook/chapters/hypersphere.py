@@ -27,7 +27,7 @@ from ..losses import align_loss, contrastive_limit, info_nce, info_nce_from_simi
 from ..models import ContrastiveModel, build_encoder
 from ..run.scales import configure
 from ..train import fit_supervised, fit_two_views, make_generator
-from .common import CifarData, cifar_data, probe_frozen
+from .common import CifarData, cifar_data, probe_frozen, schedule
 
 OBJECTIVES = ("random", "supervised", "contrastive", "align_uniform")
 DATASETS = ("cifar10",)   # what a run reads (the GPU staging plan copies these)
@@ -185,9 +185,7 @@ def train_encoder(cfg, data: CifarData, objective: str, seed: int = 0, name: str
     torch.manual_seed(seed)
     model = make_model(cfg, data.device)
     g = make_generator(seed, data.device)
-    common = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                  warmup_epochs=cfg.warmup_epochs, lr_milestones=cfg.lr_milestones, lr_decay=cfg.lr_decay,
-                  generator=g, progress=progress, desc=name)
+    common = dict(schedule(cfg), lr=cfg.lr, generator=g, progress=progress, desc=name)
     if objective == "random":
         return Trained(name, objective, model, [], {})
     if objective == "supervised":

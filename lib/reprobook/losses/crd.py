@@ -40,25 +40,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_number
 from .multiview import MultiviewContrast
 
 
 class Embed(nn.Module):
-    """``x`` ``(B, ...)`` -> flattened -> ``Linear(dim_in, dim_out)`` -> L2-normalised ``(B, dim_out)``."""
+    """``x`` ``(B, ...)`` -> flattened -> ``Linear(dim_in, dim_out)`` -> L2-normalised ``(B, dim_out)``
+    (``normalize=False``: CC's embedding, RepDistiller's ``LinearEmbed``)."""
 
-    def __init__(self, dim_in: int, dim_out: int = 128):
+    def __init__(self, dim_in: int, dim_out: int = 128, normalize: bool = True):
         super().__init__()
         if int(dim_in) < 1 or int(dim_out) < 1:
             raise ValueError(f"Embed needs dim_in >= 1 and dim_out >= 1, got {dim_in} -> {dim_out}")
-        self.dim_in, self.dim_out = int(dim_in), int(dim_out)
+        self.dim_in, self.dim_out, self.normalize = int(dim_in), int(dim_out), bool(normalize)
         self.linear = nn.Linear(self.dim_in, self.dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1)
         if x.shape[1] != self.dim_in:
             raise ValueError(f"Embed expects {self.dim_in} input features per sample, got {x.shape[1]}")
-        return nn.functional.normalize(self.linear(x), dim=1)
+        z = self.linear(x)                                                     # (B, dim_out)
+        return nn.functional.normalize(z, dim=1) if self.normalize else z
 
 
 class CRDLoss(nn.Module):
@@ -75,7 +76,6 @@ class CRDLoss(nn.Module):
                  tau: float = 0.07, momentum: float = 0.5, z_momentum: float | None = None,
                  exclude_positive: bool = True, generator: torch.Generator | None = None):
         super().__init__()
-        check_number(tau, "tau", positive=True)
         self.embed_s = Embed(s_dim, feat_dim)                 # student g^S
         self.embed_t = Embed(t_dim, feat_dim)                 # teacher g^T
         # banks[0] the student bank (official memory_v1), banks[1] the teacher bank (memory_v2)

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_number
-from .crd import CRDLoss
+from .crd import CRDLoss, Embed
 
 STAGES = ("main", "init")
 
@@ -224,17 +224,13 @@ def ab_loss(g_s: list[torch.Tensor], g_t: list[torch.Tensor], margin: float = 1.
     return total
 
 
-def factor(f: torch.Tensor, p1: float = 2) -> torch.Tensor:
-    """The official FT factor normalisation: ``normalize(mean_c f^p1)`` flattened, ``(B, HW)``."""
-    return F.normalize(f.pow(p1).mean(1).flatten(1), dim=1)
-
-
 def ft_loss(factor_s: torch.Tensor, factor_t: torch.Tensor, p1: float = 2, p2: float = 1) -> torch.Tensor:
     r"""Factor transfer (Kim et al. 2018): :math:`\big\|\frac{F_S}{\|F_S\|_2} - \frac{F_T}{\|F_T\|_2}\big\|_{p}`
     with p = 1, averaged; as the official ``FactorTransfer`` the factors ``(B, C', H, W)`` are first
-    reduced to :func:`factor` (channel mean of the squares, L2-normalised)."""
+    reduced to the channel mean of their ``p1``-th powers, L2-normalised: AT's
+    :func:`attention_map`."""
     factor_s, factor_t = match_spatial(factor_s, factor_t)
-    diff = factor(factor_s, p1) - factor(factor_t, p1)
+    diff = attention_map(factor_s, p1) - attention_map(factor_t, p1)
     return diff.abs().mean() if p2 == 1 else diff.pow(p2).mean()
 
 
@@ -310,17 +306,6 @@ class Connector(nn.Module):
 
     def forward(self, g_s: list[torch.Tensor]) -> list[torch.Tensor]:
         return [c(g) for c, g in zip(self.connectors, g_s)]
-
-
-class LinearEmbed(nn.Module):
-    """CC's embedding: flatten, then ``Linear(dim_in, dim_out)`` (no normalisation)."""
-
-    def __init__(self, dim_in: int, dim_out: int = 128):
-        super().__init__()
-        self.linear = nn.Linear(dim_in, dim_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.reshape(x.shape[0], -1))
 
 
 class VIDRegressor(nn.Module):
@@ -576,7 +561,7 @@ class SP(Distiller):
 
 
 class CC(Distiller):
-    """Correlation congruence, :func:`cc_loss` of ``LinearEmbed``-ed ``feat[-1]`` (128-d, both
+    """Correlation congruence, :func:`cc_loss` of linearly embedded ``feat[-1]`` (128-d, both
     embeddings trained). ``form="repdistiller"`` (default) is the code behind CRD's tables and its
     weight 0.02; ``form="taylor"`` the paper's RBF expansion (``rbf_gamma`` 0.4, ``P`` 2)."""
     name, default_beta, reads = "cc", 0.02, "feat[-1]"
@@ -589,8 +574,8 @@ class CC(Distiller):
         if isinstance(P, bool) or not isinstance(P, numbers.Integral) or P < 0:
             raise ValueError(f"P (the Taylor order) must be an int >= 0, got {P!r}")
         self.form, self.rbf_gamma, self.P = form, check_number(rbf_gamma, "rbf_gamma", positive=True), int(P)
-        self.embed_s = LinearEmbed(self._flat_dim(self.s_shapes[-1]), feat_dim)
-        self.embed_t = LinearEmbed(self._flat_dim(self.t_shapes[-1]), feat_dim)
+        self.embed_s = Embed(self._flat_dim(self.s_shapes[-1]), feat_dim, normalize=False)
+        self.embed_t = Embed(self._flat_dim(self.t_shapes[-1]), feat_dim, normalize=False)
 
     def distill(self, feat_s, feat_t, *_):
         return cc_loss(self.embed_s(feat_s[-1]), self.embed_t(feat_t[-1]), self.form, self.rbf_gamma, self.P)
@@ -658,9 +643,7 @@ class AB(Distiller):
         return ab_loss(self.connector(list(feat_s[1:-1])), list(feat_t[1:-1]), self.margin)
 
     def distill(self, feat_s, feat_t, *_):
-        if not self.distill_in_main:
-            return _zero(feat_s)
-        return ab_loss(self.connector(list(feat_s[1:-1])), list(feat_t[1:-1]), self.margin)
+        return self.init_loss(feat_s, feat_t) if self.distill_in_main else _zero(feat_s)
 
     def _trainable(self, stage):
         return [self.connector] if stage == "init" else []
@@ -715,9 +698,7 @@ class FSP(Distiller):
         return fsp_loss(list(feat_s[:-1]), list(feat_t[:-1]))
 
     def distill(self, feat_s, feat_t, *_):
-        if not self.distill_in_main:
-            return _zero(feat_s)
-        return fsp_loss(list(feat_s[:-1]), list(feat_t[:-1]))
+        return self.init_loss(feat_s, feat_t) if self.distill_in_main else _zero(feat_s)
 
 
 class NST(Distiller):

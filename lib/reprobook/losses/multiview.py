@@ -83,16 +83,13 @@ class MultiviewContrast(nn.Module):
         log Z, the official one-shot value and the running one now."""
         return {key: (float(p.log_z_first), float(p.log_z)) for key, p in self.partitions.items()}
 
-    def _check_sample_idx(self, sample_idx, B: int, device) -> torch.Tensor:
+    def _check_sample_idx(self, sample_idx, B: int) -> torch.Tensor:
         sample_idx = as_integers(sample_idx, "sample_idx", "integer bank rows")
         if sample_idx.shape != (B, 1 + self.K):
             raise ValueError(f"sample_idx must be (B, 1 + K) = ({B}, {1 + self.K}) with the positive first, "
                              f"got {tuple(sample_idx.shape)}")
-        sample_idx = sample_idx.to(device=device, dtype=torch.long)
-        if int(sample_idx.min()) < 0 or int(sample_idx.max()) >= self.n_data:
-            raise ValueError(f"sample_idx must lie in [0, {self.n_data}), got "
-                             f"[{int(sample_idx.min())}, {int(sample_idx.max())}]")
-        return sample_idx
+        rows = self.banks[0]._check_index(sample_idx.reshape(-1), "sample_idx")   # every bank has n_data rows
+        return rows.long().view(B, 1 + self.K)
 
     def forward(self, features: list[torch.Tensor], index, generator: torch.Generator | None = None,
                 sample_idx: torch.Tensor | None = None):
@@ -105,7 +102,7 @@ class MultiviewContrast(nn.Module):
             check_normalized(f, f"features[{v}]")
         index = as_labels(index, B, features[0].device, "index")
         if sample_idx is not None:
-            sample_idx = self._check_sample_idx(sample_idx, B, self.banks[0].rows.device)
+            sample_idx = self._check_sample_idx(sample_idx, B)
         total, stats = features[0].new_zeros(()), {}
         for a, b in self.pairs:
             idx = (sample_idx if sample_idx is not None      # shared by both directions

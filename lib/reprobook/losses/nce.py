@@ -68,8 +68,6 @@ class MemoryBank(nn.Module):
         index = self._check_index(index)
         if int(K) < 1:
             raise ValueError(f"K (the number of negatives) must be >= 1, got {K}")
-        if exclude_positive and self.size < 2:
-            raise ValueError("cannot exclude the positive from a bank of one row")
         B, device = len(index), self.rows.device
         if exclude_positive:         # uniform over the other N - 1 rows: draw in [0, N-1), skip own index
             draws = torch.randint(self.size - 1, (B, K), generator=generator, device=device)
@@ -101,11 +99,17 @@ class MemoryBank(nn.Module):
         mixed = self.rows[index] * self.momentum + features.detach().to(self.rows.dtype) * (1 - self.momentum)
         self.rows.index_copy_(0, index, nn.functional.normalize(mixed, dim=1))
 
-    def _check_index(self, index) -> torch.Tensor:
-        index = as_labels(index, len(index), self.rows.device, "index")
+    def _check_index(self, index, name: str = "index") -> torch.Tensor:
+        """``index`` ``(n,)`` as integer rows of this bank, on its device (else a clear error)."""
+        index = as_labels(index, len(index), self.rows.device, name)
         if len(index) and (int(index.min()) < 0 or int(index.max()) >= self.size):
-            raise ValueError(f"index must lie in [0, {self.size}), got [{int(index.min())}, {int(index.max())}]")
+            raise ValueError(f"{name} must lie in [0, {self.size}), got [{int(index.min())}, {int(index.max())}]")
         return index
+
+
+def _check_scores(scores: torch.Tensor) -> None:
+    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be (B, 1 + K) with B >= 1 and K >= 1, got {tuple(scores.shape)}")
 
 
 def nce_loss(scores: torch.Tensor, n_data: int, log_z: torch.Tensor | float) -> torch.Tensor:
@@ -113,8 +117,7 @@ def nce_loss(scores: torch.Tensor, n_data: int, log_z: torch.Tensor | float) -> 
     logits :math:`s = v^\top f / \tau`) with noise :math:`P_n = 1 / N` (``n_data`` = N) and the
     log-partition ``log_z``. Computed in log space: :math:`\log h = s - \log Z -
     \mathrm{logaddexp}(s - \log Z, \log(K P_n))`, finite where the official ``exp`` overflows."""
-    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (B, 1 + K) with B >= 1 and K >= 1, got {tuple(scores.shape)}")
+    _check_scores(scores)
     if int(n_data) < 1:
         raise ValueError(f"n_data must be >= 1, got {n_data}")
     K = scores.shape[1] - 1
@@ -163,6 +166,5 @@ class PartitionEstimate(nn.Module):
 def softmax_bank_loss(scores: torch.Tensor) -> torch.Tensor:
     """InfoNCE over the bank: cross-entropy of the ``(B, 1 + K)`` logits (already divided by
     tau) with the positive first."""
-    if scores.ndim != 2 or scores.shape[0] < 1 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (B, 1 + K) with B >= 1 and K >= 1, got {tuple(scores.shape)}")
+    _check_scores(scores)
     return info_nce_from_similarities(scores[:, :1], scores[:, 1:], tau=1.0)
