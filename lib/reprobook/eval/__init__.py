@@ -3,3 +3,5 @@ from .features import extract_features
 from .knn import knn_accuracy
 from .linear_probe import ProbeResult, accuracy, linear_probe
 from .robustness import CorruptionErrors, corruption_errors, mean_corruption_error
+from .mutual_information import (MIEstimate, correlated_gaussians, estimate_mi, estimate_mi_from_critic,
+                                 gaussian_log_ratio, gaussian_mi, rho_for_mi)

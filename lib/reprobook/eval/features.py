@@ -22,7 +22,7 @@ def extract_features(encoder: Callable[[torch.Tensor], torch.Tensor], images: to
             x = images[k:k + batch_size]
             if transform is not None:
                 x = transform(x)
-            with autocast_for(x.device, amp):
+            with autocast_for(images.device, amp):
                 out.append(encoder(x).float())
     finally:
         if was_training:

@@ -76,6 +76,29 @@ def info_nce_from_similarities(pos: torch.Tensor, neg: torch.Tensor, tau: float,
     return F.cross_entropy(logits, target, reduction=reduction)
 
 
+def info_nce_bound(scores: torch.Tensor) -> torch.Tensor:
+    r"""The InfoNCE lower bound on the mutual information, in nats (van den Oord et al. 2018;
+    Eq. (2) of Tian et al. 2020, InfoMin):
+
+    .. math:: I(v_1; v_2) \ge I_\text{NCE} = \log K - \mathcal{L}_\text{NCE},\qquad
+       \mathcal{L}_\text{NCE} = -\mathbb{E}_i\left[\log \frac{e^{s_{ii}}}{\sum_{j=1}^{K} e^{s_{ij}}}\right]
+
+    ``scores`` ``(K, K)``: the critic :math:`s_{ij} = f(v_1^i, v_2^j)` of ``K`` pairs drawn from
+    the joint, the positives on the diagonal (for embeddings, ``z1 @ z2.T / tau``). Since
+    :math:`\mathcal{L}_\text{NCE} \ge 0` the bound never exceeds its ceiling :math:`\log K`:
+    a mutual information larger than that reads as (at most) ``log K``, whatever the critic.
+    With the optimal critic :math:`s_{ij} = \log p(v_2^j | v_1^i) / p(v_2^j) + c(v_1^i)` it is
+    tight up to :math:`O(e^{I}/K)` when :math:`I \ll \log K`.
+    """
+    check_features(scores, "scores")
+    K = scores.shape[0]
+    if scores.shape != (K, K) or K < 2:
+        raise ValueError(f"scores must be a square (K, K) matrix with K >= 2, got {tuple(scores.shape)}")
+    off_diag = ~torch.eye(K, dtype=torch.bool, device=scores.device)
+    pos, neg = scores.diagonal()[:, None], scores[off_diag].view(K, K - 1)      # (K, 1), (K, K-1)
+    return math.log(K) - info_nce_from_similarities(pos, neg, tau=1.0)
+
+
 def contrastive_limit(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor,
                       tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The two terms of the limit in Theorem 1 of Wang & Isola (2020):

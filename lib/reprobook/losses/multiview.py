@@ -17,12 +17,14 @@ computed.
 """
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import torch
 from torch import nn
 
 from ._checks import as_integers, as_labels, check_normalized, check_number
+from .contrastive import info_nce
 from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
 
 GRAPHS = ("core", "full")
@@ -116,4 +118,41 @@ class MultiviewContrast(nn.Module):
                     stats[f"log_z {key}"] = self.partitions[key].log_z.float()
         for v, f in enumerate(features):
             self.banks[v].update(index, f)
+        return total, stats
+
+
+class CrossViewInfoNCE(nn.Module):
+    r"""The objective of :class:`MultiviewContrast` with in-batch negatives instead of memory
+    banks (the InfoNCE of :func:`reprobook.losses.contrastive.info_nce`, as SimCLR and the
+    InfoMin chapter's smoke runs): for each pair of the ``graph`` and both directions, a view's
+    feature against the other view's features of the batch, its own the positive (``B - 1``
+    negatives). Same call as :class:`MultiviewContrast`: ``forward(features, index, generator)``
+    returns ``(loss, stats)``; ``index`` and ``generator`` are accepted and unused (no bank).
+    ``stats`` holds the mean positive probability per direction and the batch's
+    :math:`I_\text{NCE} = \log B - \mathcal{L}` per pair (nats, ceiling ``log B``)."""
+
+    def __init__(self, n_views: int, tau: float = 0.07, graph: str = "core"):
+        super().__init__()
+        check_number(tau, "tau", positive=True)
+        self.pairs, self.n_views, self.tau, self.graph = view_pairs(n_views, graph), n_views, float(tau), graph
+
+    def forward(self, features: list[torch.Tensor], index=None, generator: torch.Generator | None = None):
+        if len(features) != self.n_views:
+            raise ValueError(f"expected {self.n_views} views, got {len(features)}")
+        if any(f.shape != features[0].shape for f in features):
+            raise ValueError(f"every view must have the same shape, got {[tuple(f.shape) for f in features]}")
+        for v, f in enumerate(features):
+            check_normalized(f, f"features[{v}]")
+        B = features[0].shape[0]
+        total, stats = features[0].new_zeros(()), {}
+        for a, b in self.pairs:
+            pair = features[0].new_zeros(())
+            for i, j in ((a, b), (b, a)):
+                loss = info_nce(features[i], features[j], tau=self.tau, check=False)
+                pair = pair + loss
+                with torch.no_grad():
+                    logits = features[i].detach().float() @ features[j].detach().float().T / self.tau
+                    stats[f"p_pos {i}->{j}"] = torch.softmax(logits, dim=1).diagonal().mean()
+            total = total + pair
+            stats[f"i_nce {a}-{b}"] = math.log(B) - pair.detach() / 2
         return total, stats

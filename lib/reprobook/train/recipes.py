@@ -5,6 +5,7 @@
   (contrastive, align + uniform, SimCLR, SupCon, ...).
 * :func:`fit_multiview`: CMC, one augmented crop split into views (colour channels), one encoder
   per view, and a memory-bank objective indexed by the samples' positions.
+* :func:`fit_view_generator`: InfoMin's adversarial view learning, a flow against two encoders.
 * :func:`fit_distill` (and :func:`fit_distill_init`, the init stage of AB, FT, FSP): a student
   against a frozen teacher, cross-entropy + KD + a distiller (CRD).
 
@@ -112,6 +113,69 @@ def fit_multiview(model: torch.nn.Module, contrast: torch.nn.Module, to_views: C
     return train(both, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
                  generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
 
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.weight * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    """The identity forward, ``-weight`` times the gradient backward (Ganin & Lempitsky 2015): what
+    lies before it maximises the loss that what lies after it minimises."""
+    return _ReverseGradient.apply(x, float(weight))
+
+
+def fit_view_generator(flow: torch.nn.Module, encoders: torch.nn.Module, contrast: torch.nn.Module,
+                       to_input: Callable, images: torch.Tensor, labels: torch.Tensor, *, augment: Callable,
+                       epochs: int, batch_size: int, lr: float, classifiers: torch.nn.ModuleList | None = None,
+                       adversary_weight: float = 1.0, weight_decay: float = 1e-4, momentum: float = 0.9,
+                       warmup_epochs: int = 0, generator: torch.Generator, lr_milestones=None, lr_decay: float = 0.1,
+                       checkpoint=None, progress: bool = True, desc: str = "view generator") -> TrainResult:
+    r"""InfoMin's view learning (Tian et al. 2020, Sec. 4.1, Eq. 4 and its semi-supervised form):
+
+    .. math:: \min_{g,\,c_1,\,c_2}\ \max_{f_1, f_2}\ I_	ext{NCE}ig(f_1(g(X)_1); f_2(g(X)_{2:3})ig)
+              + \mathcal{L}_	ext{ce}(c_1(g(X)_1), y) + \mathcal{L}_	ext{ce}(c_2(g(X)_{2:3}), y)
+
+    ``flow`` (:class:`reprobook.models.flow.PixelFlow`) maps ``to_input(augment(x))`` (the crop
+    in the input colour space) to two views; ``encoders`` (a
+    :class:`reprobook.models.MultiviewEncoder`) embed them and minimise ``contrast`` (:math:`=
+    \log K - I_	ext{NCE}`), while the flow, behind :func:`reverse_gradient`, maximises it
+    (``adversary_weight`` scales its share). With ``classifiers`` (one per view, reading the view
+    itself), the flow and the classifiers also minimise the cross-entropy: the semi-supervised
+    views keep what the labels need (labels ``-1`` are unlabelled and skipped); without, the
+    views are learned unsupervised. One SGD optimiser over all parts, one backward per step.
+    """
+    parts = {"flow": flow, "encoders": encoders, "contrast": contrast}
+    if classifiers is not None:
+        if len(classifiers) != 2:
+            raise ValueError(f"classifiers must hold one network per view (2), got {len(classifiers)}")
+        parts["classifiers"] = classifiers
+    state = torch.nn.ModuleDict(parts)
+    batches, opt, sched = _setup(state, images, labels, batch_size, epochs, lr, weight_decay, momentum,
+                                 warmup_epochs, generator, lr_milestones, lr_decay)
+
+    def loss_fn(batch):
+        x, y, index = batch
+        views = flow.views(to_input(augment(x, generator)))                        # [(B, 1, H, W), (B, 2, H, W)]
+        z = encoders([reverse_gradient(v, adversary_weight) for v in views])
+        loss, metrics = contrast([zi.float() for zi in z], index, generator=generator)
+        if classifiers is not None and bool((y >= 0).any()):
+            logits = [c(v).float() for c, v in zip(classifiers, views)]
+            ce = sum(F.cross_entropy(lg, y, ignore_index=-1) for lg in logits)
+            labelled = y >= 0
+            metrics.update(ce=ce, **{f"acc view {k + 1}": (lg.argmax(1) == y)[labelled].float().mean() * 100
+                                     for k, lg in enumerate(logits)})
+            loss = loss + ce
+        return loss, metrics
+
+    return train(state, loss_fn, batches, epochs=epochs, optimizer=opt, scheduler=sched,
+                 generators=[generator], checkpoint=checkpoint, progress=progress, desc=desc)
 
 
 def _both_features(student, teacher, x, preact: bool):

@@ -246,3 +246,58 @@ def plot_grouped_bars(values, ax=None, ylabel: str = "", fmt: str = "{:.1f}", co
     ax.grid(axis="x", visible=False)
     ax.legend()
     return ax
+
+
+# ---------------------------------------------------------------- InfoMin
+def plot_mi_accuracy(mi, accuracy, labels=None, ax=None, name: str | None = None, color: str | None = None,
+                     ceiling: float | None = None, mark_best: bool = True, arrows: bool = False):
+    """Accuracy against the views' :math:`I_\\text{NCE}` (the InfoMin reverse-U plot): points in
+    the order given, joined by a line (``arrows``: the direction of travel, for a training
+    trajectory), each annotated with its label, the most accurate one starred, the estimator's
+    ``ceiling`` (log K) dashed."""
+    ax = _ax(ax)
+    mi, accuracy = _np(mi).astype(float), _np(accuracy).astype(float)
+    line, = ax.plot(mi, accuracy, marker="o", ms=4, color=color, label=name, lw=1.2)
+    color = line.get_color()
+    if arrows:
+        for k in range(len(mi) - 1):
+            ax.annotate("", (mi[k + 1], accuracy[k + 1]), (mi[k], accuracy[k]),
+                        arrowprops=dict(arrowstyle="->", color=color, lw=1.2))
+    for k, lbl in enumerate(labels if labels is not None else []):
+        ax.annotate(str(lbl), (mi[k], accuracy[k]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if mark_best and len(mi):
+        best = int(np.argmax(accuracy))
+        ax.scatter([mi[best]], [accuracy[best]], marker="*", s=180, color=color, edgecolor="black", zorder=5)
+    if ceiling is not None:
+        ax.axvline(ceiling, ls="--", color="grey", lw=1)
+    ax.set_xlabel(r"$I_\mathrm{NCE}(v_1; v_2)$ (nats)")
+    ax.set_ylabel("linear probe top-1 (%)")
+    if name is not None:
+        ax.legend()
+    return ax
+
+
+def plot_image_grid(rows: Mapping[str, Sequence], col_labels: Sequence[str] | None = None, axes=None,
+                    cell: float = 1.3):
+    """One labelled row per entry of ``rows`` (label -> images ``(3, H, W)`` or ``(H, W)`` floats in
+    [0, 1], or tensors of such), grey-scale where single-channel."""
+    n_rows, n_cols = len(rows), max(len(v) for v in rows.values())
+    if axes is None:
+        _, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows), squeeze=False)
+    for i, (label, images) in enumerate(rows.items()):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if j >= len(images):
+                continue
+            img = np.clip(_np(images[j]), 0, 1)
+            if img.ndim == 3:
+                img = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        axes[i][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    for j, title in enumerate(col_labels or []):
+        axes[0][j].set_title(title, fontsize=8)
+    return axes
