@@ -249,7 +249,7 @@ def test_augmentation_ladder_is_ordered_and_runs():
     for name, aug in ladder.items():
         y = aug(x, gen(2))
         assert y.shape == (8, 3, 24, 24) and torch.isfinite(y).all(), name
-    assert "RandAugment(n=2, m=10" in repr(ladder["infomin"])
+    assert "RandAugment(n=2, m=30" in repr(ladder["infomin"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
