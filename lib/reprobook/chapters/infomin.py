@@ -52,13 +52,15 @@ _SMOKE = dict(dataset="cifar10", encoder=_SMALL, out_dim=64, hidden_dim=None, tr
 # sweeps), batch 512, warm-up + cosine, I_NCE on groups of 1,024 test pairs
 _SHORT = dict(_SMOKE, encoder=dict(name="resnet18", width=0.5, stem_channels=64), out_dim=128, train_per_class=2500,
               test_per_class=None, epochs=8, batch_size=512, lr=0.2, warmup_epochs=1, probe_epochs=30, mi_K=1024)
-# the paper's setting (Sec. 3 builds on CMC's code): STL-10, 64-px crops of the 96-px images,
-# train+unlabeled for the contrastive stage, the 5,000 labelled images for the probe; CMC's
-# memory bank (softmax criterion, K 16384, tau 0.07, m 0.5), 128-d, batch 128, SGD lr 0.03,
-# 240 epochs with x0.1 at 120/160/200; AlexNet-style encoders replaced by half-width ResNet-18s
+# the paper's views are studied on STL-10 with CMC's machinery; our `paper` scale: STL-10, 64-px
+# crops of the 96-px images, train+unlabeled for the contrastive stage, the 5,000 labelled images
+# for the probe; CMC's memory bank (softmax criterion, K 16384, m 0.5; T 0.1, CMC's README value
+# for STL-10), 128-d, batch 128, SGD lr 0.03, 240 epochs with x0.1 at 120/160/200, crops from 0.2
+# (train_CMC.py); half-width ResNet-18s. The paper does not list its STL-10 settings: these are
+# CMC's (shared/papers/REFERENCE.md), not verified against the InfoMin experiments.
 _PAPER = dict(_SMOKE, dataset="stl10", encoder=dict(name="resnet18", width=0.5, stem_channels=64), out_dim=128,
               train_per_class=None, test_per_class=None, size=64, epochs=240, batch_size=128, lr=0.03,
-              lr_milestones=[120, 160, 200], objective="bank", K=16384, tau=0.07, crop_scale=0.08, probe_epochs=100,
+              lr_milestones=[120, 160, 200], objective="bank", K=16384, tau=0.1, crop_scale=0.2, probe_epochs=100,
               mi_K=1024)
 
 # notebook 2: the view families and the values swept (patch side: half the image)
@@ -66,11 +68,14 @@ FAMILY_VALUES = {"patch": [0, 4, 8, 12, 16], "color": ["R|GB", "Y|CbCr", "L|ab",
 _PAPER_FAMILIES = {"patch": [0, 8, 16, 24, 32], "color": ["R|GB", "Y|CbCr", "L|ab", "H|SV"],
                    "blur": [0.0, 1.5, 3.0, 6.0]}
 
-# notebook 3: the flow (2 blocks, hidden 32) trained adversarially, snapshots re-trained and probed
-_FLOW = dict(input_space="rgb", flow_blocks=2, flow_hidden=32, adversary_weight=1.0, flow_epochs=12, snapshots=4)
-# notebook 4: the augmentation ladder, one encoder for both views (SimCLR / MoCo style) with an MLP head,
-# tau 0.15 as the InfoMin preset of PyContrast
-_AUG = dict(hidden_dim=256, tau=0.15)
+# notebook 3: the flow (2 blocks, hidden 16 at smoke: each training step of the fresh encoders runs
+# it on the batch) trained adversarially, snapshots re-trained and probed
+_FLOW = dict(input_space="rgb", flow_blocks=2, flow_hidden=16, flow_lr=1e-3, adversary_weight=1.0, flow_epochs=9,
+             snapshots=4)
+# notebook 4: the augmentation ladder, one encoder for both views (SimCLR / MoCo style) with an MLP
+# head of the encoder's width (PyContrast: Linear(dim_in, dim_in)), tau 0.15 as PyContrast's InfoMin
+# preset; the loss is the mean of both directions (the official one has one direction, q against k)
+_AUG = dict(tau=0.15)
 
 CONFIGS = {
     "method": {scale: dict(cfg, mi_values=[0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10], mi_Ks=[16, 128, 1024], mi_dim=4,
@@ -79,11 +84,13 @@ CONFIGS = {
                for scale, cfg in (("smoke", _SMOKE), ("short", _SHORT), ("paper", _SMOKE))},
     "reverse_u": {"smoke": dict(_SMOKE, families=FAMILY_VALUES), "short": dict(_SHORT, families=FAMILY_VALUES),
                   "paper": dict(_PAPER, families=_PAPER_FAMILIES)},
-    "learned": {"smoke": dict(_SMOKE, **_FLOW), "short": dict(_SHORT, **dict(_FLOW, flow_epochs=8)),
-                "paper": dict(_PAPER, **dict(_FLOW, flow_epochs=100))},
-    "augmentation": {"smoke": dict(_SMOKE, **_AUG), "short": dict(_SHORT, **_AUG),
-                     "paper": dict(_PAPER, **_AUG, objective="batch", batch_size=256, lr=0.03, epochs=200,
-                                   lr_milestones=[120, 160])},
+    "learned": {"smoke": dict(_SMOKE, **_FLOW), "short": dict(_SHORT, **dict(_FLOW, flow_hidden=32, flow_epochs=8)),
+                "paper": dict(_PAPER, **dict(_FLOW, flow_hidden=32, flow_epochs=100))},
+    "augmentation": {"smoke": dict(_SMOKE, **_AUG, hidden_dim=64, lr=0.1),
+                     "short": dict(_SHORT, **_AUG, hidden_dim=256),
+                     # PyContrast's InfoMin run (docs/RUN.md): batch 256, lr 0.03 cosine, 200 epochs
+                     "paper": dict(_PAPER, **_AUG, hidden_dim=256, objective="batch", batch_size=256, lr=0.03, epochs=200,
+                                   lr_milestones=None)},
 }
 
 
@@ -299,6 +306,7 @@ def learn_views(cfg, data: ViewData, semi_supervised: bool, seed: int = 0, progr
             result = fit_view_generator(
                 flow, encoders, contrast, lambda x: convert(x, cfg.input_space), data.contrast_x, data.contrast_y,
                 augment=crop, classifiers=classifiers, adversary_weight=cfg.adversary_weight, lr=cfg.lr,
+                flow_lr=cfg.flow_lr,
                 generator=g, progress=progress, desc=f"views ({mode}) to epoch {end}",
                 **_stage(cfg, start, end))
             history += result.history
@@ -350,13 +358,24 @@ def run_augmentations(cfg, data: ViewData, seed: int = 0, progress: bool = True)
     for name, augment in augmentation_ladder(cfg.size, data.mean, data.std).items():
         torch.manual_seed(seed)
         model = ContrastiveModel(build_encoder(**cfg.encoder), cfg.out_dim, cfg.hidden_dim).to(data.device)
-        contrast = CrossViewInfoNCE(2, cfg.tau)
-        fit_two_views(model, lambda z1, z2, y: contrast([z1, z2]), data.contrast_x, data.contrast_y, augment=augment,
+        fit_two_views(model, symmetric_info_nce(cfg.tau), data.contrast_x, data.contrast_y, augment=augment,
                       lr=cfg.lr, generator=make_generator(seed, data.device), progress=progress, desc=f"aug {name}",
                       **schedule(cfg))
         pair = SharedEncoderPair(augment, cfg.size, data.mean, data.std)
         rows.append(dict(augmentation=name, **measure(Trained(pair, _Shared(model), None), data, cfg, seed)))
     return rows
+
+
+def symmetric_info_nce(tau: float):
+    """``objective(z1, z2, y)``: the mean of both directions of the in-batch InfoNCE (the
+    gradient scale of one direction, the official loss, at the same lr)."""
+    contrast = CrossViewInfoNCE(2, tau)
+
+    def objective(z1, z2, y):
+        loss, stats = contrast([z1, z2])
+        return loss / 2, stats
+
+    return objective
 
 
 class SharedEncoderPair:

@@ -1,17 +1,25 @@
 """Batched RandAugment and the InfoMin view recipe, per-sample random ops, on any device.
 
 RandAugment (Cubuk et al. 2019, "RandAugment: Practical automated data augmentation with a
-reduced search space") applies ``n`` ops drawn uniformly from a fixed list, each at one global
-magnitude ``m``. The op list, magnitude formulas, sign flips, nearest interpolation and zero
-fill are those of ``torchvision.transforms.v2.RandAugment(num_ops=n, magnitude=m,
-num_magnitude_bins=31)`` (tested op by op against ``torchvision.transforms.v2.functional`` in
-tests/data/test_blur_randaugment.py); the ops and signs are drawn per sample and applied to the
-whole batch at once: each op position costs one ``grid_sample`` for the geometric ops and one
+reduced search space") applies ``n`` ops drawn uniformly from a fixed list. Two definitions
+(``RandAugment(policy=...)``) share one batched machinery: the ops and their arguments are
+drawn per sample, and each op position costs one ``grid_sample`` for the geometric ops and one
 masked (GPU) or indexed (CPU) call of each colour op.
 
-Images are float ``(B, 3, H, W)`` in [0, 1]; the ops that need integer values follow
-torchvision's float path (posterize: floor(x 2^bits) / 2^bits; equalize: quantised to uint8 as
-``to_dtype(uint8, scale=True)``, equalised with PIL's LUT, returned / 255).
+- ``policy="torchvision"``: ``torchvision.transforms.v2.RandAugment(num_ops=n, magnitude=m,
+  num_magnitude_bins=31)``: 14 ops at one global magnitude bin, random signs, nearest
+  interpolation, zero fill (tested op by op against ``torchvision.transforms.v2.functional``).
+- ``policy="timm"``: timm's RandAugment as copied into PyContrast (the official InfoMin code,
+  HobbitLong/PyContrast ``pycontrast/datasets/RandAugment.py``, built in ``datasets/util.py``
+  as ``rand-n2-m10-mstd0.5`` with the ImageNet-mean fill): 15 ops, each applied with
+  probability ``prob``, a magnitude ~ N(m, mstd) clipped to [0, 10] per op call, PIL's affine
+  warps (bilinear or bicubic at random, hard edge, mean-colour fill) (tested op by op against
+  that file's PIL code in tests/data/test_blur_randaugment.py).
+
+Images are float ``(B, 3, H, W)`` in [0, 1]; the ops that need integer values quantise as
+torchvision's ``to_dtype(uint8, scale=True)`` (equalize: PIL's LUT, returned / 255; the timm
+posterize: PIL's bit mask on the uint8 level) or compare with thresholds in 1/255 units (timm
+solarize, solarize-add); torchvision's posterize is its float path floor(x 2^bits) / 2^bits.
 
 ``infomin_augment`` is InfoMin's recipe (Tian et al. 2020, official PyContrast
 ``datasets/util.py``, aug 'D'); ``augmentation_ladder`` orders recipes from weak to strong.
@@ -20,11 +28,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
 from .augment import (ColorJitter, Compose, Normalize, RandomGrayscale, RandomResizedCrop,
-                      _check_batch, _uniform, adjust_brightness, adjust_contrast,
+                      _bernoulli, _check_batch, _uniform, adjust_brightness, adjust_contrast,
                       adjust_saturation)
 from .blur import GaussianBlur
 
@@ -51,6 +61,53 @@ def op_magnitudes(magnitude: int, num_bins: int, height: int, width: int) -> dic
         "Contrast": lin(0.0, 0.9), "Sharpness": lin(0.0, 0.9), "Posterize": float(bits[magnitude]),
         "Solarize": lin(1.0, 0.0), "AutoContrast": 0.0, "Equalize": 0.0,
     }
+
+
+# PyContrast datasets/RandAugment.py (timm): _RAND_TRANSFORMS, in its order
+TIMM_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeTpu", "Solarize", "SolarizeAdd",
+            "Color", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateXRel",
+            "TranslateYRel")
+TIMM_GEOMETRIC = frozenset({"Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"})
+TIMM_MAX_LEVEL = 10.0                                                # the file's _MAX_LEVEL
+# The file's LEVEL_TO_ARG for these ops: arg = (level / _MAX_LEVEL) * scale + offset, truncated
+# by int() for the integer args, and negated by _randomly_negate (with probability 1/2) for the
+# signed ones; AutoContrast, Equalize and Invert take no argument.
+#   name: (scale, offset, integer, signed)
+TIMM_LEVEL_TO_ARG = {
+    "AutoContrast": (0.0, 0.0, False, False),
+    "Equalize": (0.0, 0.0, False, False),
+    "Invert": (0.0, 0.0, False, False),
+    "Rotate": (30.0, 0.0, False, True),           # _rotate_level_to_arg: degrees in [-30, 30]
+    "PosterizeTpu": (4.0, 0.0, True, False),      # _posterize_tpu_level_to_arg: keep 0..4 bits
+    "Solarize": (256.0, 0.0, True, False),        # _solarize_level_to_arg: threshold 0..256
+    "SolarizeAdd": (110.0, 0.0, True, False),     # _solarize_add_level_to_arg: add 0..110
+    "Color": (1.8, 0.1, False, False),            # _enhance_level_to_arg: factor 0.1..1.9,
+    "Contrast": (1.8, 0.1, False, False),         #   never negated
+    "Brightness": (1.8, 0.1, False, False),
+    "Sharpness": (1.8, 0.1, False, False),
+    "ShearX": (0.3, 0.0, False, True),            # _shear_level_to_arg: [-0.3, 0.3]
+    "ShearY": (0.3, 0.0, False, True),
+    "TranslateXRel": (0.45, 0.0, False, True),    # _translate_rel_level_to_arg: [-0.45, 0.45]
+    "TranslateYRel": (0.45, 0.0, False, True),    #   of the width / height
+}
+# PyContrast datasets/util.py aug 'D': img_mean = round(255 * (0.485, 0.456, 0.406)), in [0, 1]
+IMAGENET_FILL = (124 / 255, 116 / 255, 104 / 255)
+TIMM_FILL = (128 / 255, 128 / 255, 128 / 255)                         # the file's _FILL default
+
+
+def timm_op_args(op: Tensor, level: Tensor, negate: Tensor) -> Tensor:
+    """The argument PyContrast's ``AutoAugmentOp`` passes to op ``TIMM_OPS[op]`` at ``level``
+    (its clipped magnitude): ``op (B,)``, ``level (B,)``, ``negate (B,)`` bool (the outcome of
+    ``_randomly_negate``, used by the signed ops only) -> ``(B,)`` float64, computed with the
+    file's float64 expressions (so ``int()`` truncates at the same levels)."""
+    table = torch.tensor([TIMM_LEVEL_TO_ARG[o][:2] for o in TIMM_OPS], dtype=torch.float64,
+                         device=op.device)                                   # (15, 2)
+    flags = torch.tensor([TIMM_LEVEL_TO_ARG[o][2:] for o in TIMM_OPS], device=op.device)
+    scale, offset = table[op].unbind(1)
+    integer, signed = flags[op].unbind(1)
+    arg = (level.double() / TIMM_MAX_LEVEL) * scale + offset
+    arg = torch.where(integer, torch.trunc(arg), arg)
+    return torch.where(negate & signed, -arg, arg)
 
 
 # ---------------------------------------------------------------- geometry (batched torchvision affine)
@@ -125,6 +182,85 @@ def geometric_ops(x: Tensor, op: Tensor, mag: Tensor, interpolation: str = "near
     return torch.where(unmoved.view(-1, 1, 1, 1), x, warp_affine(x, matrix, interpolation))
 
 
+# ---------------------------------------------------------------- geometry (batched PIL affine, timm)
+def pil_affine_matrices(op: Tensor, arg: Tensor, height: int, width: int) -> Tensor:
+    """PIL ``AFFINE`` data ``(a, b, c, d, e, f)`` of PyContrast's geometric ops (RandAugment.py
+    ``shear_x``, ``shear_y``, ``translate_x_rel``, ``translate_y_rel``, ``rotate`` = PIL's
+    ``Image.rotate`` about (W/2, H/2)) for op indices ``op (B,)`` into ``TIMM_OPS`` and their
+    arguments ``arg (B,)`` -> ``(B, 2, 3)`` float64, mapping an output pixel centre (x + 1/2,
+    y + 1/2) to input coordinates (pixel k spans [k, k + 1]); other ops get the identity."""
+    arg = arg.double()
+    is_op = {name: op == TIMM_OPS.index(name) for name in TIMM_GEOMETRIC}
+    zero, one = torch.zeros_like(arg), torch.ones_like(arg)
+    # Image.rotate(degrees): angle = -radians(degrees), matrix (cos, sin, c, -sin, cos, f)
+    rad = -arg * (math.pi / 180.0)
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    rot = is_op["Rotate"]
+    a = torch.where(rot, cos, one)
+    b = torch.where(rot, sin, torch.where(is_op["ShearX"], arg, zero))       # (1, f, 0, 0, 1, 0)
+    d = torch.where(rot, -sin, torch.where(is_op["ShearY"], arg, zero))      # (1, 0, 0, f, 1, 0)
+    e = torch.where(rot, cos, one)
+    # translate: (1, 0, pct * W, 0, 1, 0) / (1, 0, 0, 0, 1, pct * H); rotate keeps the centre fixed
+    cx, cy = width / 2.0, height / 2.0
+    c = torch.where(rot, cx - a * cx - b * cy, torch.where(is_op["TranslateXRel"], arg * width, zero))
+    f = torch.where(rot, cy - d * cx - e * cy, torch.where(is_op["TranslateYRel"], arg * height, zero))
+    return torch.stack((torch.stack((a, b, c), 1), torch.stack((d, e, f), 1)), 1)
+
+
+def _cubic_weights(t: Tensor) -> Tensor:
+    """Weights of taps -1, 0, 1, 2 at fraction ``t`` for PIL's transform ``BICUBIC`` macro
+    (cubic convolution with a = -1, not resize's -0.5 nor grid_sample's -0.75): ``(...) -> (..., 4)``."""
+    t2, t3 = t * t, t * t * t
+    return torch.stack((-t + 2 * t2 - t3, 1 - 2 * t2 + t3, t + t2 - t3, t3 - t2), dim=-1)
+
+
+def _bicubic_sample(x: Tensor, grid: Tensor) -> Tensor:
+    """PIL's affine bicubic filter at the normalised ``grid (B, H', W', 2)``: 4 x 4 taps
+    clamped to the image, a = -1, clipped to [0, 1]; sixteen ``gather`` calls -> ``(B, C, H', W')``."""
+    B, C, H, W = x.shape
+    Ho, Wo = grid.shape[1:3]
+    px = (grid[..., 0] + 1.0) * (0.5 * W) - 0.5                                 # (B, H', W') pixel index
+    py = (grid[..., 1] + 1.0) * (0.5 * H) - 0.5
+    x0, y0 = px.floor(), py.floor()
+    wx = _cubic_weights(px - x0).view(B, 1, Ho * Wo, 4)
+    wy = _cubic_weights(py - y0).view(B, 1, Ho * Wo, 4)
+    x0, y0 = x0.long().view(B, 1, Ho * Wo), y0.long().view(B, 1, Ho * Wo)
+    flat = x.reshape(B, C, H * W)
+    out = torch.zeros(B, C, Ho * Wo, dtype=x.dtype, device=x.device)
+    for j in range(4):
+        row = (y0 + (j - 1)).clamp_(0, H - 1) * W
+        acc = torch.zeros_like(out)
+        for i in range(4):
+            idx = row + (x0 + (i - 1)).clamp_(0, W - 1)                          # (B, 1, H'W')
+            acc += wx[..., i] * flat.gather(2, idx.expand(B, C, -1))
+        out += wy[..., j] * acc
+    return out.view(B, C, Ho, Wo).clamp_(0.0, 1.0)
+
+
+def pil_affine(x: Tensor, matrix: Tensor, fill, interpolation: str = "bilinear") -> Tensor:
+    """PIL ``img.transform(img.size, Image.AFFINE, data, resample, fillcolor=fill)`` per sample:
+    ``x (B, C, H, W)``, ``matrix (B, 2, 3)`` PIL data (output pixel centre -> input point), ``fill``
+    a float or C floats. A point inside the image is interpolated with the taps clamped to the
+    image ("bilinear": ``grid_sample`` with border padding; "bicubic": PIL's a = -1 kernel), a
+    point outside gets ``fill`` (a hard edge, as PIL; no blending with the fill)."""
+    B, C, H, W = x.shape
+    # to torchvision's centred pixel convention, for affine_grid: p_in - h = L (p_out - h) + (L h + t - h)
+    half = torch.tensor([0.5 * width for width in (W, H)], dtype=torch.float64, device=x.device)
+    lin = matrix[:, :, :2].double()
+    shift = lin @ half + matrix[:, :, 2].double() - half                         # (B, 2)
+    theta = torch.cat((lin, shift.unsqueeze(2)), dim=2).to(x.dtype)              # (B, 2, 3)
+    grid = affine_grid(theta, H, W)                                              # (B, H, W, 2)
+    inside = ((grid >= -1.0) & (grid < 1.0)).all(dim=-1).unsqueeze(1)          # 0 <= x_in < W, ...
+    if interpolation == "bilinear":
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    elif interpolation == "bicubic":
+        out = _bicubic_sample(x, grid)
+    else:
+        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    return torch.where(inside, out, fill)
+
+
 # ---------------------------------------------------------------- colour ops (float, per sample)
 def adjust_sharpness(x: Tensor, factor: Tensor) -> Tensor:
     """torchvision ``adjust_sharpness``: blend the interior with a 3x3 smoothing (1s around a
@@ -184,6 +320,45 @@ def equalize(x: Tensor) -> Tensor:
     return out.view(B, C, H, W).to(x.dtype) * (1.0 / 255.0)
 
 
+def invert(x: Tensor) -> Tensor:
+    """PIL ``ImageOps.invert``: 1 - x."""
+    return 1.0 - x
+
+
+def posterize_msb(x: Tensor, bits: Tensor) -> Tensor:
+    """PIL ``ImageOps.posterize`` (PyContrast's ``posterize``): keep the top ``bits (B,)`` (0..8)
+    bits of each uint8 level (quantised as ``to_dtype(uint8, scale=True)``), / 255."""
+    step = torch.pow(2.0, 8.0 - bits.double()).long().view(-1, 1, 1, 1)          # 2^(8 - bits)
+    q = torch.div(_to_uint8_levels(x), step, rounding_mode="floor") * step
+    return q.to(x.dtype) * (1.0 / 255.0)
+
+
+def solarize_add(x: Tensor, add: Tensor, threshold: float = 128.0) -> Tensor:
+    """PyContrast's ``solarize_add``: levels below ``threshold`` (of 255) get ``add (B,)`` (of
+    255) added, clipped at 1; the rest are kept."""
+    below = x < torch.tensor(threshold, dtype=x.dtype, device=x.device) / 255.0
+    added = (x + add.to(x.dtype).view(-1, 1, 1, 1) / 255.0).clamp_(max=1.0)
+    return torch.where(below, added, x)
+
+
+def _timm_colour_fns():
+    """TIMM_OPS name -> ``fn(x, arg (B,)) -> x`` for the non-geometric ops of PyContrast's
+    RandAugment.py; the enhance ops are PIL's ``ImageEnhance`` blends, as torchvision's."""
+    return {
+        "AutoContrast": lambda x, a: autocontrast(x),
+        "Equalize": lambda x, a: equalize(x),
+        "Invert": lambda x, a: invert(x),
+        "PosterizeTpu": lambda x, a: posterize_msb(x, a),
+        # ImageOps.solarize(img, thresh): invert the levels >= thresh (thresh 256: none)
+        "Solarize": lambda x, a: solarize(x, a / 255.0),
+        "SolarizeAdd": lambda x, a: solarize_add(x, a),
+        "Color": lambda x, a: adjust_saturation(x, a),
+        "Contrast": lambda x, a: adjust_contrast(x, a),
+        "Brightness": lambda x, a: adjust_brightness(x, a),
+        "Sharpness": lambda x, a: adjust_sharpness(x, a),
+    }
+
+
 def _colour_fns():
     """op name -> ``fn(x, signed_magnitude (B,)) -> x`` for the non-geometric ops."""
     return {
@@ -198,48 +373,154 @@ def _colour_fns():
     }
 
 
+# ---------------------------------------------------------------- per-sample dispatch
+def _run_groups(x: Tensor, groups, indexed: bool) -> Tensor:
+    """Apply per-sample ops: ``groups`` is a list of ``(chosen (B,) bool, fn)`` with disjoint
+    masks, ``fn(x_sel, sel)`` transforming the samples ``sel`` (it indexes the per-sample
+    arguments: an index tensor, or ``slice(None)`` for the whole batch); samples in no group are
+    kept. ``indexed`` (CPU): each ``fn`` runs on its own samples only; else every ``fn`` runs on
+    the whole batch and ``torch.where`` keeps its samples (no host synchronisation)."""
+    if indexed:
+        out = x.clone()
+        for chosen, fn in groups:
+            idx = torch.nonzero(chosen).squeeze(1)
+            if idx.numel():
+                out[idx] = fn(x[idx], idx)
+        return out
+    out = x
+    for chosen, fn in groups:
+        out = torch.where(chosen.view(-1, 1, 1, 1), fn(x, slice(None)), out)
+    return out
+
+
 # ---------------------------------------------------------------- the transform
+POLICIES = ("torchvision", "timm")
+TIMM_INTERPOLATIONS = ("random", "bilinear", "bicubic")
+
+
+class TimmParams(NamedTuple):
+    """Per-sample draws of ``RandAugment(policy="timm")``, each ``(B, n)``."""
+    ops: Tensor       # op indices into TIMM_OPS (np.random.choice(ops, n), with replacement)
+    negate: Tensor    # bool: _randomly_negate's outcome (used by the signed ops only)
+    applied: Tensor   # bool: the op runs (AutoAugmentOp: skipped if random() > prob)
+    level: Tensor     # float64: the magnitude, clip(N(m, magnitude_std), 0, 10)
+    bicubic: Tensor   # bool: bicubic, else bilinear resampling (geometric ops)
+
+
+def _check_fill(fill) -> tuple[float, float, float]:
+    values = (fill,) * 3 if isinstance(fill, (int, float)) else tuple(fill)
+    if len(values) != 3 or not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in values):
+        raise ValueError(f"fill must be a float or 3 floats in [0, 1], got {fill!r}")
+    return tuple(float(v) for v in values)
+
+
 class RandAugment:
-    """torchvision ``RandAugment(num_ops=n, magnitude=m, num_magnitude_bins=31)``, per sample.
+    """RandAugment per sample, with the op set and magnitudes of ``policy``.
 
-    For each of ``n`` positions every sample draws an op uniformly from ``OPS`` (14 ops) and,
-    for the signed ops, a sign (+/- with probability 1/2 each); the magnitudes are torchvision's
-    at bin ``m`` of ``num_magnitude_bins`` (m = 10 of 31: shear 0.1, rotate 10 degrees,
-    translate 0.15 of the side, enhance factors 1 +/- 0.3, posterize 7 bits, solarize at 2/3).
-    Geometric ops use ``interpolation`` ("nearest", torchvision's default, or "bilinear") and
-    fill 0.
+    ``policy="torchvision"`` (the default): torchvision ``RandAugment(num_ops=n, magnitude=m,
+    num_magnitude_bins=31)``. For each of ``n`` positions every sample draws an op uniformly
+    from ``OPS`` (14 ops) and, for the signed ops, a sign (+/- with probability 1/2 each); the
+    magnitudes are torchvision's at bin ``m`` of ``num_magnitude_bins`` (m = 10 of 31: shear
+    0.1, rotate 10 degrees, translate 0.15 of the side, enhance factors 1 +/- 0.3, posterize 7
+    bits, solarize at 2/3). Geometric ops use ``interpolation`` ("nearest", torchvision's
+    default, or "bilinear") and fill 0.
 
-    Note: PyContrast's InfoMin RandAugment is timm's ``rand-n2-m10-mstd0.5``: 15 ops (with
-    Invert and SolarizeAdd, without Identity), each applied with p = 0.5, m = 10 on a 0..10
-    scale plus N(0, 0.5) noise, random bilinear/bicubic resampling and a mean-colour fill. Here
-    the torchvision definition is used, where m = 10 of 31 bins is milder: ``RandAugment(2, 30)``
-    reaches timm's full-scale shear (0.3), rotation (30 degrees), translation (0.45 of the side),
-    posterize (4 bits) and enhance range (0.1..1.9), while solarize runs the other way
-    (torchvision's threshold falls to 0 with m, timm's rises to 256, a no-op at m = 10).
+    ``policy="timm"``: PyContrast's ``pycontrast/datasets/RandAugment.py`` (timm's RandAugment,
+    ``rand_augment_transform``): for each of ``n`` positions every sample draws one of the 15
+    ``TIMM_OPS`` uniformly (with replacement), applies it with probability ``prob`` (0.5, fixed
+    in the file's ``rand_augment_ops``) at a magnitude ``clip(N(m, magnitude_std), 0, 10)``
+    drawn per op call, mapped to the op's argument by the file's ``LEVEL_TO_ARG``
+    (``timm_op_args``; only rotate, shear and translate get a random sign; the enhance factors
+    are (level / 10) 1.8 + 0.1, never below 1 at m = 10). Geometric ops are PIL affine warps
+    (``pil_affine``): ``interpolation="random"`` (the file's default) draws bilinear or bicubic
+    per sample and op, as ``random.choice((BILINEAR, BICUBIC))``; points that fall outside the
+    image get ``fill`` (the file's ``img_mean`` hparam; default its ``_FILL`` grey 128).
+    PyContrast's InfoMin uses ``rand-n2-m10-mstd0.5`` with the ImageNet mean fill
+    (``INFOMIN_RANDAUGMENT``).
+
+    The two are not interchangeable by magnitude: torchvision's bin 30 of 31 has the same shear,
+    rotation and translation ranges as timm's m = 10, but signed enhance factors down to 0.1
+    and a solarize threshold of 0 (every pixel inverted), where timm's enhance factors at m = 10
+    are about 1.9 and its solarize threshold is 256 (a no-op); torchvision also applies every
+    drawn op, timm each with probability 1/2.
     """
 
-    def __init__(self, n: int = 2, m: int = 10, num_magnitude_bins: int = 31,
-                 interpolation: str = "nearest"):
+    def __init__(self, n: int = 2, m: float = 10, num_magnitude_bins: int | None = None,
+                 interpolation: str | None = None, policy: str = "torchvision",
+                 magnitude_std: float | None = None, prob: float | None = None, fill=None):
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be 'torchvision' or 'timm', got {policy!r}")
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n (ops per image) must be a non-negative integer, got {n!r}")
+        self.policy, self.n = policy, n
+        if policy == "torchvision":
+            for name, value in (("magnitude_std", magnitude_std), ("prob", prob), ("fill", fill)):
+                if value is not None:
+                    raise ValueError(f"{name} is an argument of policy='timm' only")
+            self._init_torchvision(m, 31 if num_magnitude_bins is None else num_magnitude_bins,
+                                   "nearest" if interpolation is None else interpolation)
+        else:
+            if num_magnitude_bins is not None:
+                raise ValueError("num_magnitude_bins is an argument of policy='torchvision' only "
+                                 "(timm's magnitude is a number in [0, 10])")
+            self._init_timm(m, 0.0 if magnitude_std is None else magnitude_std,
+                            0.5 if prob is None else prob,
+                            "random" if interpolation is None else interpolation,
+                            TIMM_FILL if fill is None else fill)
+
+    def _init_torchvision(self, m, num_magnitude_bins, interpolation):
         if not isinstance(num_magnitude_bins, int) or num_magnitude_bins < 2:
             raise ValueError(f"num_magnitude_bins must be an integer >= 2, got {num_magnitude_bins!r}")
         if not isinstance(m, int) or not 0 <= m < num_magnitude_bins:
             raise ValueError(f"m (magnitude) must be an integer in [0, {num_magnitude_bins - 1}], got {m!r}")
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
-        self.n, self.m, self.num_magnitude_bins, self.interpolation = n, m, num_magnitude_bins, interpolation
+        self.m, self.num_magnitude_bins, self.interpolation = m, num_magnitude_bins, interpolation
         self._colour = _colour_fns()
         self._tables: dict = {}
 
+    def _init_timm(self, m, magnitude_std, prob, interpolation, fill):
+        def real(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not real(m) or not 0 <= m <= TIMM_MAX_LEVEL:
+            raise ValueError(f"m (magnitude) must be a number in [0, 10] for policy='timm', got {m!r}")
+        if not real(magnitude_std) or magnitude_std < 0:
+            raise ValueError(f"magnitude_std must be a finite number >= 0, got {magnitude_std!r}")
+        if not real(prob) or not 0 <= prob <= 1:
+            raise ValueError(f"prob must lie in [0, 1], got {prob!r}")
+        if interpolation not in TIMM_INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {TIMM_INTERPOLATIONS} for policy='timm', "
+                             f"got {interpolation!r}")
+        self.m, self.magnitude_std, self.prob = m, magnitude_std, prob
+        self.interpolation, self.fill = interpolation, _check_fill(fill)
+        self._colour = _timm_colour_fns()
+
     # ---- parameters
-    def sample_params(self, batch: int, g=None, device="cpu") -> tuple[Tensor, Tensor]:
-        """``ops (batch, n)`` op indices into ``OPS``, ``negate (batch, n)`` sign flips."""
+    def sample_params(self, batch: int, g=None, device="cpu"):
+        """Per-sample draws. torchvision: ``ops (batch, n)`` op indices into ``OPS``, ``negate
+        (batch, n)`` sign flips. timm: a ``TimmParams`` of ``(batch, n)`` tensors (its first two
+        fields are ``ops`` into ``TIMM_OPS`` and ``negate``)."""
+        if self.policy == "timm":
+            return self._sample_timm(batch, g, device)
         k = len(OPS)
         u = _uniform(g, batch * self.n, 0.0, 1.0, device).view(batch, self.n)
         ops = torch.floor(u * k).long().clamp_(max=k - 1)
         negate = _uniform(g, batch * self.n, 0.0, 1.0, device).view(batch, self.n) <= 0.5
         return ops, negate
+
+    def _sample_timm(self, batch: int, g, device) -> TimmParams:
+        k, shape, count = len(TIMM_OPS), (batch, self.n), batch * self.n
+        u = _uniform(g, count, 0.0, 1.0, device).view(shape)
+        ops = torch.floor(u * k).long().clamp_(max=k - 1)
+        applied = _bernoulli(g, count, self.prob, device).view(shape)
+        gen_device = g.device if g is not None else "cpu"
+        z = torch.randn(count, generator=g, device=gen_device, dtype=torch.float64).to(device)
+        level = (self.m + self.magnitude_std * z).clamp_(0.0, TIMM_MAX_LEVEL).view(shape)
+        negate = (_uniform(g, count, 0.0, 1.0, device) > 0.5).view(shape)       # -v if random() > 0.5
+        bicubic = _bernoulli(g, count, 0.5, device).view(shape)
+        if self.interpolation != "random":
+            bicubic = torch.full_like(bicubic, self.interpolation == "bicubic")
+        return TimmParams(ops, negate, applied, level, bicubic)
 
     def _table(self, height: int, width: int, device) -> tuple[Tensor, Tensor]:
         """``(len(OPS),)`` float64 magnitudes and signed-op flags, cached per size and device."""
@@ -251,7 +532,8 @@ class RandAugment:
         return self._tables[key]
 
     def signed_magnitudes(self, op: Tensor, negate: Tensor, height: int, width: int) -> Tensor:
-        """``(B,)`` float64 magnitude of each sample's op, negated where drawn (signed ops)."""
+        """(torchvision) ``(B,)`` float64 magnitude of each sample's op, negated where drawn
+        (signed ops)."""
         mags, signed = self._table(height, width, op.device)
         flip = negate & signed[op]
         return torch.where(flip, -mags[op], mags[op])
@@ -263,17 +545,32 @@ class RandAugment:
             x = x.float() / 255.0
         elif not x.is_floating_point():
             raise ValueError(f"RandAugment needs float images in [0, 1] (or uint8), got {x.dtype}")
-        ops, negate = self.sample_params(x.shape[0], g, x.device)
-        return self.apply(x, ops, negate)
+        return self.apply(x, *self.sample_params(x.shape[0], g, x.device))
 
-    def apply(self, x: Tensor, ops: Tensor, negate: Tensor, indexed: bool | None = None) -> Tensor:
-        """Apply the drawn ``ops``/``negate`` ``(B, n)`` position by position; ``indexed``
-        (default: on CPU) runs each op on its samples only, else masked full-batch ops."""
+    def apply(self, x: Tensor, ops: Tensor, negate: Tensor, applied: Tensor | None = None,
+              level: Tensor | None = None, bicubic: Tensor | None = None,
+              indexed: bool | None = None) -> Tensor:
+        """Apply drawn parameters (``sample_params``; all ``(B, n)``) position by position:
+        torchvision takes ``ops, negate``; timm also ``applied, level, bicubic`` (``bicubic`` is
+        read only with ``interpolation="random"``). ``indexed`` (default: on CPU) runs each op
+        on its samples only, else masked full-batch ops."""
         indexed = x.device.type == "cpu" if indexed is None else indexed
-        step = self._apply_indexed if indexed else self._apply_masked
+        extra = (applied, level, bicubic)
+        if self.policy == "torchvision":
+            if any(v is not None for v in extra):
+                raise ValueError("policy='torchvision' takes only ops and negate")
+            for pos in range(ops.shape[1]):
+                mag = self.signed_magnitudes(ops[:, pos], negate[:, pos], x.shape[-2], x.shape[-1])
+                x = _run_groups(x, self._torchvision_groups(ops[:, pos], mag, x.dtype), indexed)
+            return x
+        if any(v is None for v in extra):
+            raise ValueError("policy='timm' needs ops, negate, applied, level and bicubic (TimmParams)")
+        if self.interpolation != "random":
+            bicubic = torch.full_like(applied, self.interpolation == "bicubic")
         for pos in range(ops.shape[1]):
-            mag = self.signed_magnitudes(ops[:, pos], negate[:, pos], x.shape[-2], x.shape[-1])
-            x = step(x, ops[:, pos], mag)
+            groups = self._timm_groups(ops[:, pos], negate[:, pos], applied[:, pos], level[:, pos],
+                                       bicubic[:, pos], x.shape[-2], x.shape[-1], x.dtype)
+            x = _run_groups(x, groups, indexed)
         return x
 
     def _is_geometric(self, op: Tensor) -> Tensor:
@@ -281,35 +578,49 @@ class RandAugment:
         geo[[OPS.index(o) for o in GEOMETRIC]] = True
         return geo[op]
 
-    def _apply_indexed(self, x: Tensor, op: Tensor, mag: Tensor) -> Tensor:
-        """One op position; each op runs on the samples that drew it (CPU)."""
-        out = x.clone()
-        idx = torch.nonzero(self._is_geometric(op)).squeeze(1)
-        if idx.numel():
-            out[idx] = geometric_ops(x[idx], op[idx], mag[idx], self.interpolation)
+    def _torchvision_groups(self, op: Tensor, mag: Tensor, dtype):
+        """One op position (torchvision): the geometric ops in one ``grid_sample``, then each
+        colour op; ``op (B,)``, signed ``mag (B,)``."""
+        mag_x = mag.to(dtype)
+        groups = [(self._is_geometric(op),
+                   lambda xs, s: geometric_ops(xs, op[s], mag[s], self.interpolation))]
         for name, fn in self._colour.items():
-            idx = torch.nonzero(op == OPS.index(name)).squeeze(1)
-            if idx.numel():
-                out[idx] = fn(x[idx], mag[idx].to(x.dtype))
-        return out
+            groups.append((op == OPS.index(name), lambda xs, s, fn=fn: fn(xs, mag_x[s])))
+        return groups
 
-    def _apply_masked(self, x: Tensor, op: Tensor, mag: Tensor) -> Tensor:
-        """One op position with full-batch ops selected by masks: no host sync (accelerators)."""
-        geo = self._is_geometric(op).view(-1, 1, 1, 1)
-        out = torch.where(geo, geometric_ops(x, op, mag, self.interpolation), x)
+    def _timm_groups(self, op: Tensor, negate: Tensor, applied: Tensor, level: Tensor,
+                     bicubic: Tensor, height: int, width: int, dtype):
+        """One op position (timm): the geometric ops in one warp per resampling filter, then
+        each colour op; samples whose op is not ``applied`` are left as they are. All ``(B,)``."""
+        arg = timm_op_args(op, level, negate)                                     # (B,) float64
+        arg_x = arg.to(dtype)
+        geo = torch.tensor([o in TIMM_GEOMETRIC for o in TIMM_OPS], device=op.device)[op] & applied
+
+        def warp(mode):
+            return lambda xs, s: pil_affine(xs, pil_affine_matrices(op[s], arg[s], height, width),
+                                            self.fill, mode)
+        groups = [(geo & ~bicubic, warp("bilinear")), (geo & bicubic, warp("bicubic"))]
+        if self.interpolation != "random":                # only one filter is ever drawn
+            groups = groups[:1] if self.interpolation == "bilinear" else groups[1:]
         for name, fn in self._colour.items():
-            chosen = (op == OPS.index(name)).view(-1, 1, 1, 1)
-            out = torch.where(chosen, fn(x, mag.to(x.dtype)), out)
-        return out
+            chosen = (op == TIMM_OPS.index(name)) & applied
+            groups.append((chosen, lambda xs, s, fn=fn: fn(xs, arg_x[s])))
+        return groups
 
     def __repr__(self):
+        if self.policy == "timm":
+            fill = ", ".join(f"{v:.4f}" for v in self.fill)
+            return (f"RandAugment(policy='timm', n={self.n}, m={self.m}, magnitude_std={self.magnitude_std}, "
+                    f"prob={self.prob}, interpolation={self.interpolation!r}, fill=({fill}))")
         return (f"RandAugment(n={self.n}, m={self.m}, num_magnitude_bins={self.num_magnitude_bins}, "
                 f"interpolation={self.interpolation!r})")
 
 
 # ---------------------------------------------------------------- recipes
-# PyContrast's "rand-n2-m10" is timm's scale, where 10 is the strongest: torchvision's bin 30 of 31
-INFOMIN_RANDAUGMENT = dict(n=2, m=30)
+# PyContrast datasets/util.py aug 'D': rand_augment_transform('rand-n2-m10-mstd0.5', ra_params)
+# with ra_params img_mean = the ImageNet mean (translate_const is unused: only TranslateX/YRel)
+INFOMIN_RANDAUGMENT = dict(policy="timm", n=2, m=10, magnitude_std=0.5, prob=0.5,
+                           interpolation="random", fill=IMAGENET_FILL)
 
 
 def infomin_augment(size: int = 32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
@@ -317,10 +628,11 @@ def infomin_augment(size: int = 32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
     """InfoMin's view recipe (Tian et al. 2020, official PyContrast ``datasets/util.py`` aug 'D'):
     RandomResizedCrop(size, (0.2, 1)) + flip, RandomApply(ColorJitter(0.8, 0.8, 0.8, 0.2),
     p=0.8), RandomApply(GaussianBlur(sigma 0.1..2 at 224 px, scaled to the image), p=0.5),
-    RandAugment(n2 m10), RandomGrayscale(0.2), Normalize. PyContrast's RandAugment is timm's
-    ``rand-n2-m10``, whose m = 10 is its full scale: here torchvision's ops at bin 30 of 31
-    (:data:`INFOMIN_RANDAUGMENT`, the same shear, rotation, translation, posterize and enhance
-    range; see ``RandAugment`` for what still differs). Input: uint8 or float ``(B, 3, H, W)``."""
+    RandAugment ``rand-n2-m10-mstd0.5``, RandomGrayscale(0.2), Normalize. The RandAugment is
+    PyContrast's own (timm's, ``datasets/RandAugment.py``): ``RandAugment(policy="timm")`` with
+    :data:`INFOMIN_RANDAUGMENT`: two of 15 ops, each applied with p = 0.5 at a magnitude
+    clip(N(10, 0.5), 0, 10), random bilinear / bicubic warps filled with the ImageNet mean
+    (124, 116, 104) / 255. Input: uint8 or float ``(B, 3, H, W)``."""
     return Compose([RandomResizedCrop(size, (0.2, 1.0), flip_p=0.5),
                     ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8),
                     GaussianBlur(p=0.5),

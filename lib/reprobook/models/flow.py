@@ -51,8 +51,9 @@ class OrthogonalMixing(nn.Module):
 
 class AdditiveCoupling(nn.Module):
     """``y_B = x_B + t(x_A)``, ``y_A = x_A`` for channel groups ``A`` (``condition``) and ``B``
-    (the rest); ``t = bound * tanh(mlp(x_A))`` with ``mlp`` 1x1 conv - ReLU - 1x1 conv - ReLU - 1x1
-    conv (zero-initialised last layer): a bounded shift, in the units of the normalised input."""
+    (the rest); ``t = bound * tanh(mlp(x_A))`` with ``mlp`` Linear - ReLU - Linear - ReLU - Linear
+    over each pixel's channels (zero-initialised last layer; about twice as fast as 1x1
+    convolutions on CPU): a bounded shift, in the units of the normalised input."""
 
     def __init__(self, condition: list[int], channels: int = 3, hidden: int = 32, bound: float = 1.0):
         super().__init__()
@@ -60,14 +61,14 @@ class AdditiveCoupling(nn.Module):
         self.b = [c for c in range(channels) if c not in self.a]
         if not self.a or not self.b:
             raise ValueError(f"condition must be a proper, non-empty subset of the {channels} channels, got {condition}")
-        self.t = nn.Sequential(nn.Conv2d(len(self.a), hidden, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-                               nn.Conv2d(hidden, len(self.b), 1))
+        self.t = nn.Sequential(nn.Linear(len(self.a), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                               nn.Linear(hidden, len(self.b)))
         nn.init.zeros_(self.t[-1].weight)
         nn.init.zeros_(self.t[-1].bias)
         self.bound = float(bound)
 
-    def shift(self, xa: Tensor) -> Tensor:
-        return self.bound * torch.tanh(self.t(xa))
+    def shift(self, xa: Tensor) -> Tensor:          # (B, |A|, H, W) -> (B, |B|, H, W)
+        return self.bound * torch.tanh(self.t(xa.movedim(1, -1))).movedim(-1, 1)
 
     def _merge(self, xa: Tensor, xb: Tensor) -> Tensor:
         out = torch.empty(xa.shape[0], len(self.a) + len(self.b), *xa.shape[2:], dtype=xa.dtype, device=xa.device)
