@@ -4,6 +4,7 @@ official repositories' hyper-parameters (see ../shared/papers/REFERENCE.md and t
 import pytest
 
 from reprobook.chapters import cmc
+from reprobook.chapters import infomin
 from reprobook.chapters import hypersphere as hs
 from reprobook.chapters import supcon as sc
 
@@ -82,10 +83,30 @@ def test_cmc_paper_is_the_official_recipe(notebook):
     assert cfg.train_per_class is None and cfg.encoder == {"name": "resnet50", "width": 0.5, "stem_channels": 64}
 
 
+# HobbitLong/PyContrast, the InfoMin run of docs/RUN.md (options/base_options.py, train_options.py)
+INFOMIN_AUG_OFFICIAL = dict(batch_size=256, lr=0.03, epochs=200, weight_decay=1e-4, tau=0.15, out_dim=128,
+                            lr_milestones=None)   # --cosine
+
+
+def test_infomin_paper_views_use_cmcs_stl10_recipe():
+    for notebook in ("reverse_u", "learned"):
+        cfg = infomin.config(notebook, "paper")
+        assert cfg.dataset == "stl10" and cfg.objective == "bank"
+        for key, official in dict(CMC_OFFICIAL, tau=0.1, crop_scale=0.2).items():    # T 0.1 on STL-10 (README)
+            assert cfg[key] == official, (notebook, key, cfg[key], official)
+
+
+def test_infomin_paper_augmentation_is_pycontrasts_infomin_run():
+    cfg = infomin.config("augmentation", "paper")
+    for key, official in INFOMIN_AUG_OFFICIAL.items():
+        assert cfg[key] == official, (key, cfg[key], official)
+    assert cfg.hidden_dim == 256        # Linear(dim_in, dim_in): a half-width ResNet-18 has 256 features
+
+
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [cmc, hs, sc])
+@pytest.mark.parametrize("module", [cmc, hs, infomin, sc])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)

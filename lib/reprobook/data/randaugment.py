@@ -3,8 +3,9 @@
 RandAugment (Cubuk et al. 2019, "RandAugment: Practical automated data augmentation with a
 reduced search space") applies ``n`` ops drawn uniformly from a fixed list. Two definitions
 (``RandAugment(policy=...)``) share one batched machinery: the ops and their arguments are
-drawn per sample, and each op position costs one ``grid_sample`` for the geometric ops and one
-masked (GPU) or indexed (CPU) call of each colour op.
+drawn per sample, and each op position costs one warp of the batch per resampling filter for
+the geometric ops (``grid_sample``; PIL's bicubic as a gather) and one masked (GPU) or indexed
+(CPU) call of each colour op.
 
 - ``policy="torchvision"``: ``torchvision.transforms.v2.RandAugment(num_ops=n, magnitude=m,
   num_magnitude_bins=31)``: 14 ops at one global magnitude bin, random signs, nearest
@@ -14,7 +15,11 @@ masked (GPU) or indexed (CPU) call of each colour op.
   as ``rand-n2-m10-mstd0.5`` with the ImageNet-mean fill): 15 ops, each applied with
   probability ``prob``, a magnitude ~ N(m, mstd) clipped to [0, 10] per op call, PIL's affine
   warps (bilinear or bicubic at random, hard edge, mean-colour fill) (tested op by op against
-  that file's PIL code in tests/data/test_blur_randaugment.py).
+  that file's PIL code in tests/data/test_blur_randaugment.py). What still differs: PIL rounds
+  every op's output down to uint8, these ops keep floats (at most 1/255 per op, so a later
+  threshold op - posterize, solarize, equalize - may put a few pixels on the next level); the
+  enhance ops blend with a float grey / mean / smoothed image where PIL's is rounded to uint8
+  (about 0.5/255 more); and the draws come from a ``torch.Generator``, not Python's ``random``.
 
 Images are float ``(B, 3, H, W)`` in [0, 1]; the ops that need integer values quantise as
 torchvision's ``to_dtype(uint8, scale=True)`` (equalize: PIL's LUT, returned / 255; the timm
@@ -26,6 +31,7 @@ solarize, solarize-add); torchvision's posterize is its float path floor(x 2^bit
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from typing import NamedTuple
@@ -95,15 +101,23 @@ IMAGENET_FILL = (124 / 255, 116 / 255, 104 / 255)
 TIMM_FILL = (128 / 255, 128 / 255, 128 / 255)                         # the file's _FILL default
 
 
+@functools.lru_cache(maxsize=None)
+def _timm_tables(device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``TIMM_LEVEL_TO_ARG`` on ``device``: ``(15, 2)`` float64 (scale, offset), ``(15, 2)`` bool
+    (integer, signed) and ``(15,)`` bool geometric flags, in ``TIMM_OPS`` order (made once)."""
+    numbers = torch.tensor([TIMM_LEVEL_TO_ARG[o][:2] for o in TIMM_OPS], dtype=torch.float64)
+    flags = torch.tensor([TIMM_LEVEL_TO_ARG[o][2:] for o in TIMM_OPS])
+    geometric = torch.tensor([o in TIMM_GEOMETRIC for o in TIMM_OPS])
+    return numbers.to(device), flags.to(device), geometric.to(device)
+
+
 def timm_op_args(op: Tensor, level: Tensor, negate: Tensor) -> Tensor:
     """The argument PyContrast's ``AutoAugmentOp`` passes to op ``TIMM_OPS[op]`` at ``level``
     (its clipped magnitude): ``op (B,)``, ``level (B,)``, ``negate (B,)`` bool (the outcome of
     ``_randomly_negate``, used by the signed ops only) -> ``(B,)`` float64, computed with the
     file's float64 expressions (so ``int()`` truncates at the same levels)."""
-    table = torch.tensor([TIMM_LEVEL_TO_ARG[o][:2] for o in TIMM_OPS], dtype=torch.float64,
-                         device=op.device)                                   # (15, 2)
-    flags = torch.tensor([TIMM_LEVEL_TO_ARG[o][2:] for o in TIMM_OPS], device=op.device)
-    scale, offset = table[op].unbind(1)
+    numbers, flags, _ = _timm_tables(op.device)
+    scale, offset = numbers[op].unbind(1)
     integer, signed = flags[op].unbind(1)
     arg = (level.double() / TIMM_MAX_LEVEL) * scale + offset
     arg = torch.where(integer, torch.trunc(arg), arg)
@@ -216,7 +230,8 @@ def _cubic_weights(t: Tensor) -> Tensor:
 
 def _bicubic_sample(x: Tensor, grid: Tensor) -> Tensor:
     """PIL's affine bicubic filter at the normalised ``grid (B, H', W', 2)``: 4 x 4 taps
-    clamped to the image, a = -1, clipped to [0, 1]; sixteen ``gather`` calls -> ``(B, C, H', W')``."""
+    clamped to the image, each row interpolated along x then the four rows along y (a = -1),
+    clipped to [0, 1]; one ``gather`` of 4 taps per row -> ``(B, C, H', W')``."""
     B, C, H, W = x.shape
     Ho, Wo = grid.shape[1:3]
     px = (grid[..., 0] + 1.0) * (0.5 * W) - 0.5                                 # (B, H', W') pixel index
@@ -224,16 +239,15 @@ def _bicubic_sample(x: Tensor, grid: Tensor) -> Tensor:
     x0, y0 = px.floor(), py.floor()
     wx = _cubic_weights(px - x0).view(B, 1, Ho * Wo, 4)
     wy = _cubic_weights(py - y0).view(B, 1, Ho * Wo, 4)
-    x0, y0 = x0.long().view(B, 1, Ho * Wo), y0.long().view(B, 1, Ho * Wo)
+    taps = torch.arange(-1, 3, device=x.device)
+    cols = (x0.long().view(B, 1, Ho * Wo, 1) + taps).clamp_(0, W - 1)          # (B, 1, H'W', 4)
+    rows = (y0.long().view(B, 1, Ho * Wo, 1) + taps).clamp_(0, H - 1) * W
     flat = x.reshape(B, C, H * W)
     out = torch.zeros(B, C, Ho * Wo, dtype=x.dtype, device=x.device)
     for j in range(4):
-        row = (y0 + (j - 1)).clamp_(0, H - 1) * W
-        acc = torch.zeros_like(out)
-        for i in range(4):
-            idx = row + (x0 + (i - 1)).clamp_(0, W - 1)                          # (B, 1, H'W')
-            acc += wx[..., i] * flat.gather(2, idx.expand(B, C, -1))
-        out += wy[..., j] * acc
+        idx = (rows[..., j:j + 1] + cols).view(B, 1, Ho * Wo * 4).expand(B, C, -1)
+        row = (flat.gather(2, idx).view(B, C, Ho * Wo, 4) * wx).sum(dim=-1)    # (B, C, H'W')
+        out += wy[..., j] * row
     return out.view(B, C, Ho, Wo).clamp_(0.0, 1.0)
 
 
@@ -244,11 +258,13 @@ def pil_affine(x: Tensor, matrix: Tensor, fill, interpolation: str = "bilinear")
     image ("bilinear": ``grid_sample`` with border padding; "bicubic": PIL's a = -1 kernel), a
     point outside gets ``fill`` (a hard edge, as PIL; no blending with the fill)."""
     B, C, H, W = x.shape
-    # to torchvision's centred pixel convention, for affine_grid: p_in - h = L (p_out - h) + (L h + t - h)
-    half = torch.tensor([0.5 * width for width in (W, H)], dtype=torch.float64, device=x.device)
-    lin = matrix[:, :, :2].double()
-    shift = lin @ half + matrix[:, :, 2].double() - half                         # (B, 2)
-    theta = torch.cat((lin, shift.unsqueeze(2)), dim=2).to(x.dtype)              # (B, 2, 3)
+    # PIL maps p_out -> L p_out + t in top-left pixel units; affine_grid takes the same map in
+    # centred units p - h, h = (W/2, H/2): p_in - h = L (p_out - h) + (L h + t - h)
+    a, b, c = matrix[:, 0].double().unbind(1)
+    d, e, f = matrix[:, 1].double().unbind(1)
+    hx, hy = 0.5 * W, 0.5 * H
+    theta = torch.stack((torch.stack((a, b, a * hx + b * hy + c - hx), 1),
+                         torch.stack((d, e, d * hx + e * hy + f - hy), 1)), 1).to(x.dtype)   # (B, 2, 3)
     grid = affine_grid(theta, H, W)                                              # (B, H, W, 2)
     inside = ((grid >= -1.0) & (grid < 1.0)).all(dim=-1).unsqueeze(1)          # 0 <= x_in < W, ...
     if interpolation == "bilinear":
@@ -257,7 +273,7 @@ def pil_affine(x: Tensor, matrix: Tensor, fill, interpolation: str = "bilinear")
         out = _bicubic_sample(x, grid)
     else:
         raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
-    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)   # (1, C, 1, 1)
     return torch.where(inside, out, fill)
 
 
@@ -328,7 +344,8 @@ def invert(x: Tensor) -> Tensor:
 def posterize_msb(x: Tensor, bits: Tensor) -> Tensor:
     """PIL ``ImageOps.posterize`` (PyContrast's ``posterize``): keep the top ``bits (B,)`` (0..8)
     bits of each uint8 level (quantised as ``to_dtype(uint8, scale=True)``), / 255."""
-    step = torch.pow(2.0, 8.0 - bits.double()).long().view(-1, 1, 1, 1)          # 2^(8 - bits)
+    # (clamped: the masked path also runs this on samples whose argument belongs to another op)
+    step = torch.pow(2.0, 8.0 - bits.double().clamp(0.0, 8.0)).long().view(-1, 1, 1, 1)   # 2^(8 - bits)
     q = torch.div(_to_uint8_levels(x), step, rounding_mode="floor") * step
     return q.to(x.dtype) * (1.0 / 255.0)
 
@@ -336,7 +353,7 @@ def posterize_msb(x: Tensor, bits: Tensor) -> Tensor:
 def solarize_add(x: Tensor, add: Tensor, threshold: float = 128.0) -> Tensor:
     """PyContrast's ``solarize_add``: levels below ``threshold`` (of 255) get ``add (B,)`` (of
     255) added, clipped at 1; the rest are kept."""
-    below = x < torch.tensor(threshold, dtype=x.dtype, device=x.device) / 255.0
+    below = x < x.new_full((), threshold) / 255.0                   # the same rounding as k / 255
     added = (x + add.to(x.dtype).view(-1, 1, 1, 1) / 255.0).clamp_(max=1.0)
     return torch.where(below, added, x)
 
@@ -431,7 +448,7 @@ class RandAugment:
     in the file's ``rand_augment_ops``) at a magnitude ``clip(N(m, magnitude_std), 0, 10)``
     drawn per op call, mapped to the op's argument by the file's ``LEVEL_TO_ARG``
     (``timm_op_args``; only rotate, shear and translate get a random sign; the enhance factors
-    are (level / 10) 1.8 + 0.1, never below 1 at m = 10). Geometric ops are PIL affine warps
+    are (level / 10) 1.8 + 0.1, unsigned). Geometric ops are PIL affine warps
     (``pil_affine``): ``interpolation="random"`` (the file's default) draws bilinear or bicubic
     per sample and op, as ``random.choice((BILINEAR, BICUBIC))``; points that fall outside the
     image get ``fill`` (the file's ``img_mean`` hparam; default its ``_FILL`` grey 128).
@@ -439,10 +456,12 @@ class RandAugment:
     (``INFOMIN_RANDAUGMENT``).
 
     The two are not interchangeable by magnitude: torchvision's bin 30 of 31 has the same shear,
-    rotation and translation ranges as timm's m = 10, but signed enhance factors down to 0.1
-    and a solarize threshold of 0 (every pixel inverted), where timm's enhance factors at m = 10
-    are about 1.9 and its solarize threshold is 256 (a no-op); torchvision also applies every
-    drawn op, timm each with probability 1/2.
+    rotation and translation ranges as timm's m = 10, but enhance factors 0.1 or 1.9 (signed),
+    a solarize threshold of 0 (every pixel inverted) and 4-bit posterize, and it applies every
+    drawn op. Timm's m = 10 with mstd 0.5 (level 10 for the half of the draws clipped there,
+    else 10 - |N(0, 0.5)|) gives enhance factors 1.45..1.9 (never a reduction), a solarize
+    threshold int(25.6 level), 256 (a no-op) at level 10, and 3 or 4 posterize bits, and each
+    op runs with probability 1/2.
     """
 
     def __init__(self, n: int = 2, m: float = 10, num_magnitude_bins: int | None = None,
@@ -494,6 +513,7 @@ class RandAugment:
         self.m, self.magnitude_std, self.prob = m, magnitude_std, prob
         self.interpolation, self.fill = interpolation, _check_fill(fill)
         self._colour = _timm_colour_fns()
+        self._fills: dict = {}
 
     # ---- parameters
     def sample_params(self, batch: int, g=None, device="cpu"):
@@ -509,15 +529,16 @@ class RandAugment:
         return ops, negate
 
     def _sample_timm(self, batch: int, g, device) -> TimmParams:
+        """PyContrast's draws for every sample and position (all drawn, used where they apply)."""
         k, shape, count = len(TIMM_OPS), (batch, self.n), batch * self.n
         u = _uniform(g, count, 0.0, 1.0, device).view(shape)
-        ops = torch.floor(u * k).long().clamp_(max=k - 1)
-        applied = _bernoulli(g, count, self.prob, device).view(shape)
+        ops = torch.floor(u * k).long().clamp_(max=k - 1)                       # uniform, with replacement
+        applied = _bernoulli(g, count, self.prob, device).view(shape)           # random() <= prob
         gen_device = g.device if g is not None else "cpu"
         z = torch.randn(count, generator=g, device=gen_device, dtype=torch.float64).to(device)
-        level = (self.m + self.magnitude_std * z).clamp_(0.0, TIMM_MAX_LEVEL).view(shape)
+        level = (self.m + self.magnitude_std * z).clamp_(0.0, TIMM_MAX_LEVEL).view(shape)   # gauss, clip
         negate = (_uniform(g, count, 0.0, 1.0, device) > 0.5).view(shape)       # -v if random() > 0.5
-        bicubic = _bernoulli(g, count, 0.5, device).view(shape)
+        bicubic = _bernoulli(g, count, 0.5, device).view(shape)                 # random.choice of 2 filters
         if self.interpolation != "random":
             bicubic = torch.full_like(bicubic, self.interpolation == "bicubic")
         return TimmParams(ops, negate, applied, level, bicubic)
@@ -594,11 +615,12 @@ class RandAugment:
         each colour op; samples whose op is not ``applied`` are left as they are. All ``(B,)``."""
         arg = timm_op_args(op, level, negate)                                     # (B,) float64
         arg_x = arg.to(dtype)
-        geo = torch.tensor([o in TIMM_GEOMETRIC for o in TIMM_OPS], device=op.device)[op] & applied
+        geo = _timm_tables(op.device)[2][op] & applied
+        fill = self._fill_tensor(op.device, dtype)                                # (3,)
 
         def warp(mode):
             return lambda xs, s: pil_affine(xs, pil_affine_matrices(op[s], arg[s], height, width),
-                                            self.fill, mode)
+                                            fill, mode)
         groups = [(geo & ~bicubic, warp("bilinear")), (geo & bicubic, warp("bicubic"))]
         if self.interpolation != "random":                # only one filter is ever drawn
             groups = groups[:1] if self.interpolation == "bilinear" else groups[1:]
@@ -606,6 +628,12 @@ class RandAugment:
             chosen = (op == TIMM_OPS.index(name)) & applied
             groups.append((chosen, lambda xs, s, fn=fn: fn(xs, arg_x[s])))
         return groups
+
+    def _fill_tensor(self, device, dtype) -> Tensor:
+        key = (device, dtype)
+        if key not in self._fills:
+            self._fills[key] = torch.tensor(self.fill, dtype=dtype, device=device)
+        return self._fills[key]
 
     def __repr__(self):
         if self.policy == "timm":
