@@ -56,6 +56,18 @@ def test_learned_views_keep_snapshots_and_are_measured(data, semi):
     assert torch.allclose(mixing, torch.eye(3), atol=1e-4)          # the identity flow maps each channel to itself
 
 
+def test_snapshots_do_not_change_what_is_trained(data):
+    """The game resumes from its checkpoint between snapshots: two snapshots or three, the same flow."""
+    final = []
+    for snapshots in (2, 3):
+        cfg = infomin.config("learned", "smoke", **TINY, flow_epochs=2, snapshots=snapshots)
+        learned = infomin.learn_views(cfg, data, True, progress=False)
+        final.append(learned.snapshots[-1][1])
+        assert [h["epoch"] for h in learned.history] == [1, 2]
+    for a, b in zip(final[0].parameters(), final[1].parameters()):
+        assert torch.equal(a, b)
+
+
 def test_the_flow_learns_against_the_encoders(data):
     """The adversary's gradient reaches the flow reversed: after a step its parameters moved."""
     cfg = infomin.config("learned", "smoke", **TINY, flow_epochs=1, snapshots=2)
@@ -75,8 +87,15 @@ def test_augmentation_ladder_runs_with_a_shared_encoder(data):
 def test_configs_and_bad_settings():
     with pytest.raises(ValueError, match="unknown notebook config"):
         infomin.config("nope", "smoke")
-    with pytest.raises(ValueError, match="snapshots must be >= 2"):
+    with pytest.raises(ValueError, match="snapshots must lie in"):
         infomin.learn_views(infomin.config("learned", "smoke", snapshots=1), None, False)
+    with pytest.raises(ValueError, match="snapshots must lie in"):
+        infomin.learn_views(infomin.config("learned", "smoke", snapshots=5, flow_epochs=2), None, False)
+    cfg = infomin.config("reverse_u", "smoke")
+    cfg.families["patch"].append(99)                        # a user's edit stays in that config
+    assert infomin.config("reverse_u", "smoke").families["patch"] == infomin.FAMILY_VALUES["patch"] != cfg.families["patch"]
+    with pytest.raises(TypeError, match="read-only"):
+        cfg.tau = 1.0
     with pytest.raises(ValueError, match="unknown dataset"):
         infomin.load(infomin.config("reverse_u", "smoke", dataset="imagenet"))
     for kind, values in infomin.FAMILY_VALUES.items():

@@ -561,3 +561,41 @@ def test_augmentation_ladder_is_ordered_and_runs():
         y = aug(x, gen(2))
         assert y.shape == (8, 3, 24, 24) and torch.isfinite(y).all(), name
     assert "RandAugment(policy='timm', n=2, m=10, magnitude_std=0.5, prob=0.5" in repr(ladder["infomin"])
+
+
+# ---------------------------------------------------------------- InfoMin's view families (data/views.py)
+def test_view_families_shapes_and_closed_forms():
+    from reprobook.data.views import BlurViews, ColorSplitViews, PatchViews
+
+    x = (torch.rand(6, 3, 32, 32, generator=gen(0)) * 255).to(torch.uint8)
+    same = PatchViews(0)(x, gen(1))
+    assert torch.equal(same[0], same[1])                                  # distance 0: the same patch twice
+    first, second = PatchViews(12).boxes(500, gen(2))
+    gap = (first[:, :2] - second[:, :2]).abs()
+    assert ((gap.max(1).values == 12) & (gap.min(1).values == 0)).all()     # 12 px apart along one axis
+    assert (torch.cat([first, second])[:, :2] >= 0).all() and (torch.cat([first, second])[:, :2] <= 16).all()
+    crop, low = BlurViews(0.0)(x, gen(3))
+    assert torch.equal(crop, low)
+    l, ab = ColorSplitViews("L|ab")(x, gen(4))
+    assert l.shape == (6, 1, 32, 32) and ab.shape == (6, 2, 32, 32)
+
+
+def test_view_families_refuse_bad_input():
+    from reprobook.data.views import BlurViews, ColorSplitViews, PatchViews, resize_whole
+
+    x = (torch.rand(2, 3, 32, 32, generator=gen(0)) * 255).to(torch.uint8)
+    for views in (PatchViews(4), BlurViews(1.0), ColorSplitViews("L|ab")):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            views(x.float(), gen(1))                                        # 0-255 floats
+        with pytest.raises(ValueError, match="empty batch"):
+            views(x[:0], gen(1))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        resize_whole(x.float(), 16)
+    with pytest.raises(TypeError, match="whole number"):
+        PatchViews(2.7)
+    with pytest.raises(ValueError, match="distance must lie"):
+        PatchViews(20)
+    with pytest.raises(ValueError, match="sigma"):
+        BlurViews(True)
+    with pytest.raises(ValueError, match="two views"):
+        ColorSplitViews("L|a|b")

@@ -59,3 +59,16 @@ def test_estimate_from_embeddings_and_groups():
         estimate_mi(z, z, K=1)
     with pytest.raises(ValueError, match="same shape"):
         estimate_mi(z, z[:10])
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(TypeError, match="K must be an integer"):
+        estimate_mi_from_critic(lambda a, b: torch.zeros(4, 4), 16, 4.0)
+    with pytest.raises(ValueError, match=r"\(K, K\)"):
+        estimate_mi_from_critic(lambda a, b: torch.zeros(8, 8), 16, 4)
+    with pytest.raises(ValueError, match=">= 0 nats"):
+        rho_for_mi(4, -1)
+    with pytest.raises(ValueError, match="rounds to 1"):
+        rho_for_mi(4, 100)
+    with pytest.raises(ValueError, match="dim"):
+        gaussian_mi(0, 0.5)

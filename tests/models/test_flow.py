@@ -65,3 +65,11 @@ def test_flow_bad_inputs():
         PixelFlow(first=3)
     with pytest.raises(ValueError, match="condition"):
         AdditiveCoupling([0, 1, 2])
+
+
+def test_coupling_refuses_bad_conditions_and_inputs():
+    for bad in ([0, 0], [5], [-1], []):
+        with pytest.raises(ValueError, match="condition"):
+            AdditiveCoupling(bad)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        AdditiveCoupling([0])(torch.zeros(1, 4, 2, 2))

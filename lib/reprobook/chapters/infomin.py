@@ -18,7 +18,10 @@ Notebooks: 01-method (the estimator on Gaussians, the view families, the flow),
 """
 from __future__ import annotations
 
+import copy
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -288,9 +291,12 @@ class LearnedViews:
 def learn_views(cfg, data: ViewData, semi_supervised: bool, seed: int = 0, progress: bool = True) -> LearnedViews:
     """Train a :class:`PixelFlow` adversarially against two encoders (and, ``semi_supervised``,
     with a classifier per view) for ``cfg.flow_epochs``, keeping ``cfg.snapshots`` evenly spaced
-    frozen copies of the flow (the first the untrained identity)."""
-    if cfg.snapshots < 2:
-        raise ValueError(f"snapshots must be >= 2 (the start and the end), got {cfg.snapshots}")
+    frozen copies of the flow (the first the untrained identity). The game is one training run:
+    between snapshots it resumes from its checkpoint (weights, optimiser moments, generators), so
+    the snapshots do not change what is trained."""
+    if not 2 <= cfg.snapshots <= cfg.flow_epochs + 1:
+        raise ValueError(f"snapshots must lie in [2, flow_epochs + 1] = [2, {cfg.flow_epochs + 1}] (the start, "
+                         f"the end and at most one per epoch), got {cfg.snapshots}")
     torch.manual_seed(seed)
     flow = PixelFlow(3, cfg.flow_blocks, cfg.flow_hidden).to(data.device)
     encoders = MultiviewEncoder(cfg.encoder, [flow.first, 3 - flow.first], cfg.out_dim, cfg.hidden_dim).to(data.device)
@@ -301,27 +307,22 @@ def learn_views(cfg, data: ViewData, semi_supervised: bool, seed: int = 0, progr
     ends = torch.linspace(0, cfg.flow_epochs, cfg.snapshots).round().long().tolist()
     snapshots, history, g = [(0, _frozen(flow))], [], make_generator(seed, data.device)
     mode = "semi-supervised" if semi_supervised else "unsupervised"
-    for start, end in zip(ends[:-1], ends[1:]):
-        if end > start:     # one schedule over all epochs: train to `end`, resuming from `start`
+    with tempfile.TemporaryDirectory() as tmp:
+        for end in ends[1:]:
             result = fit_view_generator(
                 flow, encoders, contrast, lambda x: convert(x, cfg.input_space), data.contrast_x, data.contrast_y,
                 augment=crop, classifiers=classifiers, adversary_weight=cfg.adversary_weight, lr=cfg.lr,
-                flow_lr=cfg.flow_lr,
-                generator=g, progress=progress, desc=f"views ({mode}) to epoch {end}",
-                **_stage(cfg, start, end))
-            history += result.history
-        snapshots.append((end, _frozen(flow)))
+                flow_lr=cfg.flow_lr, generator=g, checkpoint=Path(tmp) / "game.pt", progress=progress,
+                desc=f"views ({mode}) to epoch {end}",
+                # the adversarial game at a constant lr (no schedule to anneal)
+                **dict(schedule(cfg), epochs=end, warmup_epochs=0, lr_milestones=[10 ** 9]))
+            history = result.history
+            snapshots.append((end, _frozen(flow)))
     return LearnedViews(mode, snapshots, history)
 
 
 def _frozen(flow: PixelFlow) -> PixelFlow:
-    import copy
     return copy.deepcopy(flow).eval().requires_grad_(False)
-
-
-def _stage(cfg, start: int, end: int) -> dict:
-    # a constant-lr stage of `end - start` epochs (the adversarial game has no schedule to anneal)
-    return dict(schedule(cfg), epochs=end - start, warmup_epochs=0, lr_milestones=[10 ** 9])
 
 
 def views_over_training(cfg, data: ViewData, learned: LearnedViews, seed: int = 0, progress: bool = True,

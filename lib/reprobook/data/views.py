@@ -22,21 +22,31 @@ reads. Views are normalised floats.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
 from .augment import Normalize, RandomResizedCrop, ToFloat, _bernoulli, _check_batch, _uniform, resized_crop
 from .blur import gaussian_blur
-from .colorspaces import ColorViews, convert
+from .colorspaces import ColorViews, _as_float01, convert
 
 Tensor = torch.Tensor
 
 
+def as_images01(x: Tensor) -> Tensor:
+    """A non-empty batch ``(B, 3, H, W)`` of uint8 images or floats in [0, 1], as floats in [0, 1]
+    (floats outside, e.g. 0-255, are refused: they would silently give views 255 times too bright)."""
+    _check_batch(x)
+    if len(x) == 0:
+        raise ValueError("views of an empty batch: pass at least one image")
+    return _as_float01(x)
+
+
 def resize_whole(x: Tensor, size: int) -> Tensor:
     """Whole images ``(B, 3, H, W)`` (uint8 or [0, 1] floats) as floats resized to ``size`` x ``size``."""
-    _check_batch(x)
+    x = as_images01(x)
     if x.shape[-2:] == (size, size):
-        return ToFloat()(x)
+        return x
     full = torch.tensor([[0, 0, x.shape[-2], x.shape[-1]]], device=x.device).expand(len(x), 4)
     return resized_crop(x, full, size)
 
@@ -64,6 +74,11 @@ class PatchViews(_ViewFamily):
 
     def __init__(self, distance: int, patch: int = 16, size: int = 32, image_size: int = 32,
                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+        for name, v in (("distance", distance), ("patch", patch), ("size", size), ("image_size", image_size)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{name} must be a whole number of pixels, got {v!r}")
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
         if not 0 < patch <= image_size:
             raise ValueError(f"patch must lie in (0, image_size = {image_size}], got {patch}")
         if not 0 <= distance <= image_size - patch:
@@ -92,7 +107,7 @@ class PatchViews(_ViewFamily):
         return first, torch.stack((i + di, j + dj, size, size), 1)
 
     def __call__(self, x: Tensor, g: torch.Generator | None = None) -> list[Tensor]:
-        _check_batch(x)
+        x = as_images01(x)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             raise ValueError(f"PatchViews was set up for {self.image_size}-px images, got {tuple(x.shape[-2:])}")
         first, second = self.boxes(len(x), g, x.device)
@@ -108,6 +123,8 @@ class _CropThenSplit(_ViewFamily):
     """One random resized crop (scale ``crop_scale``-1, flip) of each image, then split."""
 
     def __init__(self, size: int = 32, crop_scale: float = 0.5):
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"size must be a whole number of pixels >= 1, got {size!r}")
         if not 0 < crop_scale <= 1:
             raise ValueError(f"crop_scale must lie in (0, 1], got {crop_scale}")
         self.crop = RandomResizedCrop(size, (crop_scale, 1.0), flip_p=0.5)
@@ -117,7 +134,7 @@ class _CropThenSplit(_ViewFamily):
         raise NotImplementedError
 
     def __call__(self, x: Tensor, g: torch.Generator | None = None) -> list[Tensor]:
-        return self.split(self.crop(x, g))
+        return self.split(self.crop(as_images01(x), g))
 
     def whole(self, x: Tensor) -> list[Tensor]:
         return self.split(resize_whole(x, self.size))
@@ -131,6 +148,8 @@ class ColorSplitViews(_CropThenSplit):
 
     def __init__(self, split: str, size: int = 32, crop_scale: float = 0.5):
         super().__init__(size, crop_scale)
+        if not isinstance(split, str):
+            raise TypeError(f"split must name the views' channels, such as 'L|ab', got {split!r}")
         self.views = ColorViews.parse(split)
         if len(self.views) != 2:
             raise ValueError(f"a colour split of two views is needed, such as 'L|ab', got {split!r}")
@@ -154,7 +173,7 @@ class BlurViews(_CropThenSplit):
     def __init__(self, sigma: float, size: int = 32, crop_scale: float = 0.5, mean=(0.5, 0.5, 0.5),
                  std=(0.5, 0.5, 0.5)):
         super().__init__(size, crop_scale)
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        if isinstance(sigma, bool) or not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma >= 0):
             raise ValueError(f"sigma must be a finite number >= 0 (pixels), got {sigma!r}")
         self.sigma = float(sigma)
         self.norm = Normalize(mean, std)

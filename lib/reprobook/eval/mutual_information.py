@@ -16,6 +16,7 @@ marginals and :math:`\mathrm{corr}(x_k, y_k) = \rho` per coordinate,
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -49,7 +50,10 @@ def estimate_mi(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.07, K: int = 
 def estimate_mi_from_critic(critic, n: int, K: int, generator: torch.Generator | None = None,
                             max_groups: int | None = None) -> MIEstimate:
     """The same average for any ``critic(rows_a, rows_b) -> (K, K)`` scores over ``n`` pairs."""
-    if int(K) != K or K < 2:
+    for name, v in (("K", K), ("n", n)) + ((("max_groups", max_groups),) if max_groups is not None else ()):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {v!r}")
+    if K < 2:
         raise ValueError(f"K must be an integer >= 2, got {K}")
     if n < K:
         raise ValueError(f"estimating with K = {K} needs at least {K} pairs, got {n}")
@@ -57,13 +61,27 @@ def estimate_mi_from_critic(critic, n: int, K: int, generator: torch.Generator |
         raise ValueError(f"max_groups must be >= 1 or None, got {max_groups}")
     groups = n // K if max_groups is None else min(n // K, max_groups)
     order = torch.randperm(n, generator=generator)
-    values = torch.stack([info_nce_bound(critic(rows, rows)) for rows in order[: groups * K].view(groups, K)])
+    values = []
+    for rows in order[: groups * K].view(groups, K):
+        scores = critic(rows, rows)
+        if tuple(scores.shape) != (K, K):
+            raise ValueError(f"the critic must score every pair of the K = {K} rows it is given, (K, K), "
+                             f"got {tuple(scores.shape)}")
+        values.append(info_nce_bound(scores))
+    values = torch.stack(values)
     sd = float(values.std()) if len(values) > 1 else 0.0
     return MIEstimate(float(values.mean()), sd, math.log(K), len(values))
 
 
+def _check_dim(dim) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    return int(dim)
+
+
 def gaussian_mi(dim: int, rho: float) -> float:
     """The true :math:`I(x; y) = -\\tfrac{d}{2}\\log(1 - \\rho^2)` nats of :func:`correlated_gaussians`."""
+    _check_dim(dim)
     check_number(rho, "rho")
     if not -1 < rho < 1:
         raise ValueError(f"rho must lie in (-1, 1), got {rho}")
@@ -72,7 +90,14 @@ def gaussian_mi(dim: int, rho: float) -> float:
 
 def rho_for_mi(dim: int, nats: float) -> float:
     """The per-coordinate correlation that gives ``nats`` of mutual information in ``dim`` dimensions."""
-    return math.sqrt(1 - math.exp(-2 * nats / dim))
+    _check_dim(dim)
+    if check_number(nats, "nats") < 0:
+        raise ValueError(f"a mutual information is >= 0 nats, got {nats}")
+    rho = math.sqrt(-math.expm1(-2 * nats / dim))
+    if rho >= 1.0:
+        raise ValueError(f"{nats} nats in {dim} dimensions needs a correlation that rounds to 1 in float64; "
+                         f"use fewer nats or more dimensions")
+    return rho
 
 
 def correlated_gaussians(n: int, dim: int, rho: float, generator: torch.Generator | None = None):

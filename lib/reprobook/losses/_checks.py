@@ -27,7 +27,7 @@ def check_normalized(x: torch.Tensor, name: str = "x", atol: float = 1e-3) -> No
     """Raise unless every row of ``x`` has unit L2 norm (within ``atol``)."""
     norms = x.detach().float().norm(dim=-1)
     worst = (norms - 1).abs().max().item() if norms.numel() else 0.0
-    if worst > atol:
+    if not worst <= atol:                                  # NaN compares False: caught here too
         raise ValueError(
             f"{name} must be L2-normalised features on the unit hypersphere (rows of norm 1); "
             f"found norms in [{norms.min().item():.4g}, {norms.max().item():.4g}]. Apply "

@@ -59,8 +59,11 @@ class AdditiveCoupling(nn.Module):
         super().__init__()
         self.a = list(condition)
         self.b = [c for c in range(channels) if c not in self.a]
-        if not self.a or not self.b:
-            raise ValueError(f"condition must be a proper, non-empty subset of the {channels} channels, got {condition}")
+        if not self.a or not self.b or len(set(self.a)) != len(self.a) or any(
+                isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < channels for c in self.a):
+            raise ValueError(f"condition must be a proper, non-empty subset of the channels 0..{channels - 1} "
+                             f"without repeats, got {condition}")
+        self.channels = channels
         self.t = nn.Sequential(nn.Linear(len(self.a), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                nn.Linear(hidden, len(self.b)))
         nn.init.zeros_(self.t[-1].weight)
@@ -75,11 +78,17 @@ class AdditiveCoupling(nn.Module):
         out[:, self.a], out[:, self.b] = xa, xb
         return out
 
+    def _check(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"the coupling maps (B, {self.channels}, H, W) images, got {tuple(x.shape)}")
+
     def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
         xa = x[:, self.a]
         return self._merge(xa, x[:, self.b] + self.shift(xa).to(x.dtype))
 
     def inverse(self, y: Tensor) -> Tensor:
+        self._check(y)
         ya = y[:, self.a]
         return self._merge(ya, y[:, self.b] - self.shift(ya).to(y.dtype))
 

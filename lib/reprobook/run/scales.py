@@ -6,6 +6,7 @@ that list the valid ones.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping
 
 SCALES = ("smoke", "short", "paper")
@@ -20,8 +21,11 @@ class Config(dict):
         except KeyError:
             raise AttributeError(f"config has no key {key!r}; keys: {', '.join(sorted(self))}") from None
 
-    def __setitem__(self, key, value):
+    def _read_only(self, *args, **kwargs):
         raise TypeError("a Config is read-only; pass overrides to configure()")
+
+    __setitem__ = __delitem__ = __setattr__ = __delattr__ = _read_only
+    update = pop = popitem = setdefault = clear = _read_only
 
     def __repr__(self):
         return "Config(" + ", ".join(f"{k}={v!r}" for k, v in self.items()) + ")"
@@ -38,9 +42,9 @@ def configure(configs: Mapping[str, Mapping[str, Any]], scale: str, **overrides)
     check_scale(scale)
     if scale not in configs:
         raise ValueError(f"scale {scale!r} is not configured here; configured: {', '.join(configs)}")
-    cfg = dict(configs[scale])
+    cfg = copy.deepcopy(dict(configs[scale]))      # a user's edit of a list never reaches the module's table
     unknown = sorted(set(overrides) - set(cfg))
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(cfg))}")
-    cfg.update(overrides)
+    cfg.update(copy.deepcopy(overrides))
     return Config(cfg, scale=scale)

@@ -94,7 +94,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, epoch
     model.train()
     for epoch in range(start_epoch, epochs):
         sums: dict[str, torch.Tensor] = {}
-        n = 0
+        counts: dict[str, int] = {}       # a metric reported by some steps only is averaged over those
         for step, batch in enumerate(batches):
             with autocast_for(device, amp):
                 loss, metrics = _split(loss_fn(batch))
@@ -109,7 +109,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, epoch
             for k, v in metrics.items():
                 v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
                 sums[k] = sums.get(k, 0) + v
-            n += 1
+                counts[k] = counts.get(k, 0) + 1
             result.steps += 1
             bar.update(1)
             if step % check_every == 0:
@@ -120,7 +120,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, epoch
                         f"(lr {optimizer.param_groups[0]['lr']:.3g}). Try a lower learning rate or "
                         f"temperature, gradient clipping, or check the inputs for NaN.")
                 bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}")
-        row = {k: float(v) / max(n, 1) for k, v in sums.items()}
+        row = {k: float(v) / counts[k] for k, v in sums.items()}
         if not math.isfinite(row.get("loss", 0.0)):
             raise NonFiniteLossError(f"{desc}: the mean loss of epoch {epoch + 1} is {row['loss']}; "
                                      f"try a lower learning rate or check the inputs for NaN.")

@@ -136,6 +136,8 @@ class Optimizers:
     ``optimizer``): ``param_groups`` are the first one's (its lr is the one reported)."""
 
     def __init__(self, *optimizers: torch.optim.Optimizer):
+        if not optimizers:
+            raise ValueError("Optimizers needs at least one optimiser")
         self.optimizers = list(optimizers)
 
     @property
@@ -154,6 +156,11 @@ class Optimizers:
         return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
 
     def load_state_dict(self, state):
+        if not isinstance(state, dict) or "optimizers" not in state:
+            raise ValueError("not the state of an Optimizers (a dict with 'optimizers'): was the checkpoint "
+                             "written by another recipe?")
+        if len(state["optimizers"]) != len(self.optimizers):
+            raise ValueError(f"the state holds {len(state['optimizers'])} optimisers, this has {len(self.optimizers)}")
         for opt, s in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(s)
 
@@ -165,15 +172,15 @@ def fit_view_generator(flow: torch.nn.Module, encoders: torch.nn.Module, contras
                        momentum: float = 0.9,
                        warmup_epochs: int = 0, generator: torch.Generator, lr_milestones=None, lr_decay: float = 0.1,
                        checkpoint=None, progress: bool = True, desc: str = "view generator") -> TrainResult:
-    r"""InfoMin's view learning (Tian et al. 2020, Sec. 4.1, Eq. 4 and its semi-supervised form):
+    r"""InfoMin's view learning (Tian et al. 2020, Sec. 4.1) and its semi-supervised form:
 
-    .. math:: \min_{g,\,c_1,\,c_2}\ \max_{f_1, f_2}\ I_	ext{NCE}ig(f_1(g(X)_1); f_2(g(X)_{2:3})ig)
-              + \mathcal{L}_	ext{ce}(c_1(g(X)_1), y) + \mathcal{L}_	ext{ce}(c_2(g(X)_{2:3}), y)
+    .. math:: \min_{g,\,c_1,\,c_2}\ \max_{f_1, f_2}\ I_\text{NCE}\big(f_1(g(X)_1); f_2(g(X)_{2:3})\big)
+              + \mathcal{L}_\text{ce}(c_1(g(X)_1), y) + \mathcal{L}_\text{ce}(c_2(g(X)_{2:3}), y)
 
     ``flow`` (:class:`reprobook.models.flow.PixelFlow`) maps ``to_input(augment(x))`` (the crop
     in the input colour space) to two views; ``encoders`` (a
     :class:`reprobook.models.MultiviewEncoder`) embed them and minimise ``contrast`` (:math:`=
-    \log K - I_	ext{NCE}`), while the flow, behind :func:`reverse_gradient`, maximises it
+    \log K - I_\text{NCE}`), while the flow, behind :func:`reverse_gradient`, maximises it
     (``adversary_weight`` scales its share). With ``classifiers`` (one per view, reading the view
     itself), the flow and the classifiers also minimise the cross-entropy: the semi-supervised
     views keep what the labels need (labels ``-1`` are unlabelled and skipped); without, the
