@@ -5,9 +5,10 @@ Learning?", official code HobbitLong/PyContrast, ``datasets/util.py``: ``Gaussia
 applied with p = 0.5, sigma ~ U(0.1, 2.0), reflect padding, a separable kernel), done for a
 whole batch in two grouped convolutions instead of a per-image loop.
 
-``gaussian_blur`` is also the low-pass filter of InfoMin's frequency views: the paper splits an
-image into a low-frequency view ``blur(x)`` and a high-frequency view ``x - blur(x)``, and sigma
-sets where the split falls.
+``gaussian_blur`` is also the low-pass filter of the chapter's frequency views
+(:class:`reprobook.data.views.BlurViews`: a crop against its low-pass of standard deviation sigma).
+
+Book: book/04-infomin/01-method (the frequency views) and 04-augmentation (InfoMin Aug).
 
 Typical use::
 

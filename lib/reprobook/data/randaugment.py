@@ -26,6 +26,8 @@ torchvision's ``to_dtype(uint8, scale=True)`` (equalize: PIL's LUT, returned / 2
 posterize: PIL's bit mask on the uint8 level) or compare with thresholds in 1/255 units (timm
 solarize, solarize-add); torchvision's posterize is its float path floor(x 2^bits) / 2^bits.
 
+Book: book/04-infomin/04-augmentation.
+
 ``infomin_augment`` is InfoMin's recipe (Tian et al. 2020, official PyContrast
 ``datasets/util.py``, aug 'D'); ``augmentation_ladder`` orders recipes from weak to strong.
 """
