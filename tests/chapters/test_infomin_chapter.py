@@ -93,7 +93,8 @@ def test_configs_and_bad_settings():
         infomin.learn_views(infomin.config("learned", "smoke", snapshots=5, flow_epochs=2), None, False)
     cfg = infomin.config("reverse_u", "smoke")
     cfg.families["patch"].append(99)                        # a user's edit stays in that config
-    assert infomin.config("reverse_u", "smoke").families["patch"] == infomin.FAMILY_VALUES["patch"] != cfg.families["patch"]
+    fresh = infomin.config("reverse_u", "smoke").families["patch"]
+    assert fresh == infomin.FAMILY_VALUES["patch"] != cfg.families["patch"]
     with pytest.raises(TypeError, match="read-only"):
         cfg.tau = 1.0
     with pytest.raises(ValueError, match="unknown dataset"):

@@ -46,15 +46,19 @@ SHORT_BUDGET_S = {"method": 10, "reverse_u": 170, "learned": 130, "augmentation"
 
 _SMALL = dict(name="small", width=16, stem_stride=2)
 # smoke: a small CNN per view on 2,000 CIFAR-10 images, in-batch InfoNCE (B - 1 negatives learn
-# in a few epochs, where a memory bank needs tens: book/01-cmc), I_NCE on groups of 128 test pairs
-_SMOKE = dict(dataset="cifar10", encoder=_SMALL, out_dim=64, hidden_dim=None, train_per_class=200, test_per_class=100,
-              size=32, epochs=15, batch_size=128, lr=0.05, weight_decay=1e-4, warmup_epochs=0, lr_milestones=None,
+# in a few epochs, where a memory bank needs tens: book/01-cmc), I_NCE on groups of 128 test pairs;
+# the probe reads 5,000 training images and is tested on 5,000 (features are cheap, and a probe
+# tested on 1,000 images alone moves by 1.5 points: its binomial standard error)
+_SMOKE = dict(dataset="cifar10", encoder=_SMALL, out_dim=64, hidden_dim=None, train_per_class=200,
+              probe_per_class=500, test_per_class=500, size=32, epochs=15, batch_size=128, lr=0.05, weight_decay=1e-4,
+              warmup_epochs=0, lr_milestones=None,
               lr_decay=0.1, objective="batch", K=None, tau=0.1, momentum=0.5, crop_scale=0.5, probe_epochs=40,
               mi_K=128)
 # one GPU window: half-width CIFAR ResNet-18 per view on all of CIFAR-10 (half of it for the
 # sweeps), batch 512, warm-up + cosine, I_NCE on groups of 1,024 test pairs
 _SHORT = dict(_SMOKE, encoder=dict(name="resnet18", width=0.5, stem_channels=64), out_dim=128, train_per_class=2500,
-              test_per_class=None, epochs=8, batch_size=512, lr=0.2, warmup_epochs=1, probe_epochs=30, mi_K=1024)
+              probe_per_class=None, test_per_class=None, epochs=8, batch_size=512, lr=0.2, warmup_epochs=1,
+              probe_epochs=30, mi_K=1024)
 # the paper's views are studied on STL-10 with CMC's machinery; our `paper` scale: STL-10, 64-px
 # crops of the 96-px images, train+unlabeled for the contrastive stage, the 5,000 labelled images
 # for the probe; CMC's memory bank (softmax criterion, K 16384, m 0.5; T 0.1, CMC's README value
@@ -62,9 +66,9 @@ _SHORT = dict(_SMOKE, encoder=dict(name="resnet18", width=0.5, stem_channels=64)
 # (train_CMC.py); half-width ResNet-18s. The paper does not list its STL-10 settings: these are
 # CMC's (shared/papers/REFERENCE.md), not verified against the InfoMin experiments.
 _PAPER = dict(_SMOKE, dataset="stl10", encoder=dict(name="resnet18", width=0.5, stem_channels=64), out_dim=128,
-              train_per_class=None, test_per_class=None, size=64, epochs=240, batch_size=128, lr=0.03,
-              lr_milestones=[120, 160, 200], objective="bank", K=16384, tau=0.1, crop_scale=0.2, probe_epochs=100,
-              mi_K=1024)
+              train_per_class=None, probe_per_class=None, test_per_class=None, size=64, epochs=240, batch_size=128,
+              lr=0.03, lr_milestones=[120, 160, 200], objective="bank", K=16384, tau=0.1, crop_scale=0.2,
+              probe_epochs=100, mi_K=1024)
 
 # notebook 2: the view families and the values swept (patch side: half the image)
 FAMILY_VALUES = {"patch": [0, 4, 8, 12, 16], "color": ["R|GB", "Y|CbCr", "L|ab", "H|SV"], "blur": [0.0, 0.75, 1.5, 3.0]}
@@ -82,7 +86,8 @@ _AUG = dict(tau=0.15)
 
 CONFIGS = {
     "method": {scale: dict(cfg, mi_values=[0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10], mi_Ks=[16, 128, 1024], mi_dim=4,
-                           mi_pairs=8192, mi_groups=32, families=FAMILY_VALUES, train_per_class=10, test_per_class=10)
+                           mi_pairs=8192, mi_groups=32, families=FAMILY_VALUES, train_per_class=10,
+                           probe_per_class=None, test_per_class=10)
                # no training here: the paper scale draws its examples from CIFAR-10 as well
                for scale, cfg in (("smoke", _SMOKE), ("short", _SHORT), ("paper", _SMOKE))},
     "reverse_u": {"smoke": dict(_SMOKE, families=FAMILY_VALUES), "short": dict(_SHORT, families=FAMILY_VALUES),
@@ -92,8 +97,8 @@ CONFIGS = {
     "augmentation": {"smoke": dict(_SMOKE, **_AUG, hidden_dim=64, lr=0.1),
                      "short": dict(_SHORT, **_AUG, hidden_dim=256),
                      # PyContrast's InfoMin run (docs/RUN.md): batch 256, lr 0.03 cosine, 200 epochs
-                     "paper": dict(_PAPER, **_AUG, hidden_dim=256, objective="batch", batch_size=256, lr=0.03, epochs=200,
-                                   lr_milestones=None)},
+                     "paper": dict(_PAPER, **_AUG, hidden_dim=256, objective="batch", batch_size=256, lr=0.03,
+                                   epochs=200, lr_milestones=None)},
 }
 
 
@@ -132,17 +137,21 @@ class ViewData:
 
 
 def load(cfg, seed: int = 0, device="auto") -> ViewData:
-    """CIFAR-10 (the contrastive and probe training sets are the same images) or STL-10
-    (train+unlabeled for the views, train and test for the probe), as ``cfg.dataset`` says."""
+    """CIFAR-10 or STL-10 (train+unlabeled for the views, train and test for the probe), as
+    ``cfg.dataset`` says. On CIFAR-10 the views are learned from ``train_per_class`` training
+    images per class and the probe reads ``probe_per_class`` (None: the same images), tested on
+    ``test_per_class`` (None: whole splits)."""
     device = resolve_device(device)
     if cfg.dataset == "cifar10":
         train, test = load_cifar("cifar10", "train"), load_cifar("cifar10", "test")
-        if cfg.train_per_class is not None:
-            train = train.subset(per_class=cfg.train_per_class, seed=seed)
-        if cfg.test_per_class is not None:
-            test = test.subset(per_class=cfg.test_per_class, seed=seed)
-        (tx, ty), (vx, vy) = train.tensors(device), test.tensors(device)
-        return ViewData("cifar10", tx, ty, tx, ty, vx, vy, train.classes, CIFAR_MEAN["cifar10"],
+
+        def take(split, per_class):
+            return split if per_class is None else split.subset(per_class=per_class, seed=seed)
+
+        views = take(train, cfg.train_per_class)
+        probe = views if cfg.probe_per_class is None else take(train, cfg.probe_per_class)
+        (cx, cy), (tx, ty), (vx, vy) = (d.tensors(device) for d in (views, probe, take(test, cfg.test_per_class)))
+        return ViewData("cifar10", cx, cy, tx, ty, vx, vy, train.classes, CIFAR_MEAN["cifar10"],
                         CIFAR_STD["cifar10"], device)
     if cfg.dataset == "stl10":
         views, train, test = load_stl10("train+unlabeled"), load_stl10("train"), load_stl10("test")
