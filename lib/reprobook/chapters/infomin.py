@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import CIFAR_MEAN, CIFAR_STD, load_cifar, load_stl10
+from ..data import Normalize, load_cifar, load_stl10
 from ..data.colorspaces import convert
 from ..data.randaugment import augmentation_ladder
 from ..data.views import FlowViews, resize_whole, view_family
@@ -37,7 +37,7 @@ from ..models import ContrastiveModel, MultiviewEncoder, SmallConvNet, build_enc
 from ..models.flow import PixelFlow
 from ..run.scales import configure
 from ..train import fit_multiview, fit_two_views, fit_view_generator, make_generator, resolve_device
-from .common import schedule
+from .common import cifar_data, schedule
 
 DATASETS = ("cifar10",)       # what a `short` run reads (the GPU staging plan copies these)
 # seconds each notebook's `short` run may take on one H100/H200: estimates (about 1.2 s per
@@ -141,18 +141,13 @@ def load(cfg, seed: int = 0, device="auto") -> ViewData:
     ``cfg.dataset`` says. On CIFAR-10 the views are learned from ``train_per_class`` training
     images per class and the probe reads ``probe_per_class`` (None: the same images), tested on
     ``test_per_class`` (None: whole splits)."""
-    device = resolve_device(device)
     if cfg.dataset == "cifar10":
-        train, test = load_cifar("cifar10", "train"), load_cifar("cifar10", "test")
-
-        def take(split, per_class):
-            return split if per_class is None else split.subset(per_class=per_class, seed=seed)
-
-        views = take(train, cfg.train_per_class)
-        probe = views if cfg.probe_per_class is None else take(train, cfg.probe_per_class)
-        (cx, cy), (tx, ty), (vx, vy) = (d.tensors(device) for d in (views, probe, take(test, cfg.test_per_class)))
-        return ViewData("cifar10", cx, cy, tx, ty, vx, vy, train.classes, CIFAR_MEAN["cifar10"],
-                        CIFAR_STD["cifar10"], device)
+        views = cifar_data("cifar10", cfg.train_per_class, cfg.test_per_class, seed, device)
+        probe_x, probe_y = (views.train_x, views.train_y) if cfg.probe_per_class is None else (
+            load_cifar("cifar10", "train").subset(per_class=cfg.probe_per_class, seed=seed).tensors(views.device))
+        return ViewData("cifar10", views.train_x, views.train_y, probe_x, probe_y, views.test_x, views.test_y,
+                        views.classes, views.mean, views.std, views.device)
+    device = resolve_device(device)
     if cfg.dataset == "stl10":
         views, train, test = load_stl10("train+unlabeled"), load_stl10("train"), load_stl10("test")
         (cx, cy), (tx, ty), (vx, vy) = views.tensors(device), train.tensors(device), test.tensors(device)
@@ -396,7 +391,6 @@ class SharedEncoderPair:
     channels = (3, 3)
 
     def __init__(self, augment, size: int, mean, std):
-        from ..data import Normalize
         self.augment, self.size, self.norm = augment, size, Normalize(mean, std)
 
     def __call__(self, x, g=None):

@@ -26,7 +26,7 @@ import numbers
 
 import torch
 
-from .augment import Normalize, RandomResizedCrop, ToFloat, _bernoulli, _check_batch, _uniform, resized_crop
+from .augment import Normalize, RandomResizedCrop, _bernoulli, _uniform, resized_crop
 from .blur import gaussian_blur
 from .colorspaces import ColorViews, _as_float01, convert
 
@@ -36,10 +36,10 @@ Tensor = torch.Tensor
 def as_images01(x: Tensor) -> Tensor:
     """A non-empty batch ``(B, 3, H, W)`` of uint8 images or floats in [0, 1], as floats in [0, 1]
     (floats outside, e.g. 0-255, are refused: they would silently give views 255 times too bright)."""
-    _check_batch(x)
+    x = _as_float01(x)                                     # checks the shape (B, 3, H, W) and the range
     if len(x) == 0:
         raise ValueError("views of an empty batch: pass at least one image")
-    return _as_float01(x)
+    return x
 
 
 def resize_whole(x: Tensor, size: int) -> Tensor:

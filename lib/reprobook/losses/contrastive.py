@@ -46,9 +46,7 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | N
     if negatives is None:
         if B < 2:
             raise ValueError("in-batch negatives need a batch of at least 2")
-        sim = query @ key.T                                         # (B, B)
-        off_diag = ~torch.eye(B, dtype=torch.bool, device=query.device)
-        neg = sim[off_diag].view(B, B - 1)                          # (B, B-1)
+        neg = _off_diagonal(query @ key.T)                          # (B, B-1)
     elif negatives.ndim == 2:
         if negatives.shape[1] != D:
             raise ValueError(f"negatives must be (M, {D}), got {tuple(negatives.shape)}")
@@ -60,6 +58,12 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor | N
     else:
         raise ValueError(f"negatives must be (M, D) or (B, M, D), got {tuple(negatives.shape)}")
     return info_nce_from_similarities(pos, neg, tau, reduction)
+
+
+def _off_diagonal(sim: torch.Tensor) -> torch.Tensor:
+    """Row ``i`` of a square ``(B, B)`` matrix without its diagonal entry: ``(B, B-1)``."""
+    B = sim.shape[0]
+    return sim[~torch.eye(B, dtype=torch.bool, device=sim.device)].view(B, B - 1)
 
 
 def info_nce_from_similarities(pos: torch.Tensor, neg: torch.Tensor, tau: float,
@@ -94,8 +98,7 @@ def info_nce_bound(scores: torch.Tensor) -> torch.Tensor:
     K = scores.shape[0]
     if scores.shape != (K, K) or K < 2:
         raise ValueError(f"scores must be a square (K, K) matrix with K >= 2, got {tuple(scores.shape)}")
-    off_diag = ~torch.eye(K, dtype=torch.bool, device=scores.device)
-    pos, neg = scores.diagonal()[:, None], scores[off_diag].view(K, K - 1)      # (K, 1), (K, K-1)
+    pos, neg = scores.diagonal()[:, None], _off_diagonal(scores)              # (K, 1), (K, K-1)
     return math.log(K) - info_nce_from_similarities(pos, neg, tau=1.0)
 
 

@@ -207,10 +207,10 @@ def fit_view_generator(flow: torch.nn.Module, encoders: torch.nn.Module, contras
         views = flow.views(to_input(augment(x, generator)))                        # [(B, 1, H, W), (B, 2, H, W)]
         z = encoders([reverse_gradient(v, adversary_weight) for v in views])
         loss, metrics = contrast([zi.float() for zi in z], index, generator=generator)
-        if classifiers is not None and bool((y >= 0).any()):
+        labelled = y >= 0                                                          # labels -1: unlabelled
+        if classifiers is not None and bool(labelled.any()):
             logits = [c(v).float() for c, v in zip(classifiers, views)]
             ce = sum(F.cross_entropy(lg, y, ignore_index=-1) for lg in logits)
-            labelled = y >= 0
             metrics.update(ce=ce, **{f"acc view {k + 1}": (lg.argmax(1) == y)[labelled].float().mean() * 100
                                      for k, lg in enumerate(logits)})
             loss = loss + ce
