@@ -5,6 +5,7 @@ import pytest
 
 from reprobook.chapters import cmc
 from reprobook.chapters import infomin
+from reprobook.chapters import rfs
 from reprobook.chapters import hypersphere as hs
 from reprobook.chapters import supcon as sc
 
@@ -106,8 +107,22 @@ def test_infomin_paper_augmentation_is_pycontrasts_infomin_run():
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [cmc, hs, infomin, sc])
+@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)
     assert sum(module.SHORT_BUDGET_S.values()) + STAGING_AND_INSTALLS_S <= 8 * 60
+
+
+def test_rfs_paper_is_the_official_recipe():
+    """WangYueFt/rfs: train_supervised.py / train_distillation.py defaults, the CIFAR schedule of the
+    repository's issue #5 (90 epochs, x0.1 at 45, 60, 75), run.sh's -r 0.5 -a 0.5, eval_fewshot.py's protocol."""
+    for notebook in ("benchmark", "ablations", "features"):
+        cfg = rfs.config(notebook, "paper")
+        official = dict(datasets=["cifar-fs", "fc100"], model="resnet12", model_kw={"dropblock_mask": "official"},
+                        train_per_class=None, eval_per_class=None, epochs=90, batch_size=64, lr=0.05,
+                        weight_decay=5e-4, lr_milestones=[45, 60, 75], lr_decay=0.1, warmup_epochs=0, generations=2,
+                        gamma=0.5, alpha=0.5, kd_T=4.0, n_way=5, shots=[1, 5], n_query=15, n_episodes=1000, n_aug=5,
+                        classifier="LR", normalize=True)
+        assert {k: cfg[k] for k in official} == official
+    assert rfs.PAPER_TABLE[("cifar-fs", "distill")] == {1: (73.9, 0.8), 5: (86.9, 0.5)}

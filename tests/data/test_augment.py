@@ -161,3 +161,19 @@ def test_bad_input_is_a_clear_error():
         A.RandomGrayscale()(torch.rand(3, 32, 32))
     with pytest.raises(ValueError, match="hue"):
         A.ColorJitter(hue=0.7)
+
+
+def test_fewshot_augment_is_rfs_transform_d():
+    """RandomCrop(32, 4), ColorJitter(0.4, 0.4, 0.4) without hue, flip, normalisation; reproducible by seed."""
+    from reprobook.data import fewshot_augment
+    from reprobook.data.augment import ColorJitter, RandomCrop, RandomHorizontalFlip
+
+    aug = fewshot_augment(mean=(0.5071, 0.4867, 0.4408), std=(0.2675, 0.2565, 0.2761))
+    kinds = [type(t) for t in aug.transforms]
+    assert kinds[1:4] == [RandomCrop, ColorJitter, RandomHorizontalFlip]
+    jitter = aug.transforms[2]
+    assert jitter.args == (0.4, 0.4, 0.4, 0.0) and jitter.ranges[3] is None and jitter.p == 1.0
+    x = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    a = aug(x, torch.Generator().manual_seed(1))
+    b = aug(x, torch.Generator().manual_seed(1))
+    assert a.shape == (6, 3, 32, 32) and a.dtype == torch.float32 and torch.equal(a, b)

@@ -58,3 +58,31 @@ def test_extract_features_batches_and_restores_mode():
     assert f.shape == (10, 5) and net.training
     net.eval()
     torch.testing.assert_close(f, net(x))
+
+
+def test_project_2d_by_pca_and_tsne():
+    import numpy as np
+
+    from reprobook.eval import project_2d
+
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[8.0, 0, 0, 0], [0, 8.0, 0, 0], [0, 0, 8.0, 0]])
+    labels = torch.arange(3).repeat_interleave(20)
+    x = centers[labels] + torch.randn(60, 4, generator=g)
+    for method in ("pca", "tsne"):
+        p = project_2d(x, method)
+        assert p.shape == (60, 2) and np.isfinite(p).all()
+        means = np.stack([p[labels.numpy() == c].mean(0) for c in range(3)])
+        spread = max(p[labels.numpy() == c].std(0).max() for c in range(3))
+        assert np.linalg.norm(means[0] - means[1]) > 2 * spread           # the clusters stay apart
+    # PCA's axes have a fixed sign: the largest-magnitude loading of each is positive
+    pca, centred = project_2d(x, "pca"), (x - x.mean(0)).double().numpy()
+    loadings = np.linalg.lstsq(centred, pca, rcond=None)[0]                # (D, 2)
+    assert (loadings[np.abs(loadings).argmax(0), [0, 1]] > 0).all()
+    assert np.array_equal(project_2d(x, "tsne", seed=3), project_2d(x, "tsne", seed=3))
+    with pytest.raises(ValueError, match="unknown projection"):
+        project_2d(x, "umap")
+    with pytest.raises(ValueError, match=r"\(N, D\) with N >= 3"):
+        project_2d(x[:2], "pca")
+    with pytest.raises(ValueError, match="NaN"):
+        project_2d(torch.full((5, 2), float("nan")), "pca")

@@ -20,7 +20,7 @@ def staged(data_root):
     return data_root
 
 
-@pytest.mark.parametrize("chapter", ["00-example", "03-hypersphere", "05-supcon"])
+@pytest.mark.parametrize("chapter", ["00-example", "03-hypersphere", "05-supcon", "06-rfs"])
 def test_every_call_stays_within_64_mib_and_every_file_is_staged_once(staged, chapter):
     tree = gpu.tree_size()
     steps = gpu.plan(chapter, staged, WHEELS)
@@ -30,11 +30,17 @@ def test_every_call_stays_within_64_mib_and_every_file_is_staged_once(staged, ch
     assert len(targets) == len(set(targets))
     expected = {f.target for name in gpu.chapter_datasets(chapter) for f in gpu.dataset_files(name, staged)}
     assert expected <= set(targets) and all(t.startswith("wheels/") for t in set(targets) - expected)
-    assert any(t == "data/cifar10/cifar10-manifest.json" for t in targets)
+    assert any(t.endswith("-manifest.json") for t in targets)
     wheel_steps = {k for k, files in enumerate(steps) for f in files if f.target.startswith("wheels/")}
     assert wheel_steps == {0}                                  # the install is complete after call 1
     text = gpu.describe(chapter, steps)
     assert f"bash scripts/gpu-run.sh run {chapter}" in text and text.count("gpu-run.sh stage") == len(steps) - 1
+
+
+def test_the_few_shot_chapter_stages_the_class_splits_with_cifar100(staged):
+    targets = {f.target for files in gpu.plan("06-rfs", staged, WHEELS) for f in files}
+    assert {f"data/splits/{b}/{s}.json" for b in ("cifar-fs", "fc100") for s in ("train", "val", "test")} <= targets
+    assert "data/cifar100/cifar100-manifest.json" in targets
 
 
 def test_a_file_larger_than_a_call_is_refused(staged):

@@ -344,6 +344,15 @@ def standard_augment(size: int = 32, padding: int = 4, mean=(0.5, 0.5, 0.5), std
                     Normalize(mean, std)], channels_last=channels_last)
 
 
+def fewshot_augment(size: int = 32, padding: int = 4, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                    jitter=(0.4, 0.4, 0.4), channels_last: bool = True) -> Compose:
+    """RFS's CIFAR-FS / FC100 training transform (rfs ``dataset/transform_cfg.py``, ``transform_D``;
+    also its support augmentation, ``MetaCIFAR100.train_transform``): RandomCrop(size, padding),
+    ColorJitter(brightness, contrast, saturation = 0.4, no hue), horizontal flip, Normalize."""
+    return Compose([ToFloat(), RandomCrop(size, padding), ColorJitter(*jitter, hue=0.0),
+                    RandomHorizontalFlip(0.5), Normalize(mean, std)], channels_last=channels_last)
+
+
 def eval_transform(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channels_last: bool = True) -> Compose:
     """No augmentation: uint8 -> normalised float."""
     return Compose([ToFloat(), Normalize(mean, std)], channels_last=channels_last)

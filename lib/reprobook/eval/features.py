@@ -28,3 +28,34 @@ def extract_features(encoder: Callable[[torch.Tensor], torch.Tensor], images: to
         if was_training:
             encoder.train()
     return torch.cat(out) if out else torch.zeros(0)
+
+
+PROJECTIONS = ("pca", "tsne")
+
+
+def project_2d(features, method: str = "tsne", seed: int = 0, perplexity: float = 30.0):
+    """``(N, D)`` features -> ``(N, 2)`` float64 numpy points, by scikit-learn's PCA or t-SNE.
+
+    t-SNE starts from the PCA projection (``init="pca"``) with ``perplexity`` capped below N, and
+    ``seed`` fixes both; PCA is deterministic up to the sign of each axis, fixed here so that the
+    largest-magnitude loading of each component is positive.
+    """
+    import numpy as np
+
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection {method!r}; valid: {', '.join(PROJECTIONS)}")
+    x = features.detach().cpu().double().numpy() if torch.is_tensor(features) else np.asarray(features, np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ValueError(f"features must have shape (N, D) with N >= 3, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or inf")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed).fit(x)
+        signs = np.sign(pca.components_[np.arange(2), np.abs(pca.components_).argmax(1)])
+        return pca.transform(x) * signs
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca", random_state=seed
+                ).fit_transform(x)

@@ -2,12 +2,13 @@
 from .alexnet import AlexNetCMC
 from .heads import ContrastiveModel, L2Norm, mlp_head
 from .multiview import MultiviewEncoder
+from .resnet12 import Conv4, ResNet12, resnet12
 from .resnet_cifar import ResNetCIFAR, resnet18, resnet34, resnet50, resnet101
 from .small import SmallConvNet
 from .zoo import MODELS as DISTILL_MODELS, build_model
 
 ENCODERS = {"small": SmallConvNet, "alexnet": AlexNetCMC, "resnet18": resnet18, "resnet34": resnet34,
-            "resnet50": resnet50, "resnet101": resnet101}
+            "resnet50": resnet50, "resnet101": resnet101, "resnet12": resnet12, "conv4": Conv4}
 
 
 def build_encoder(name: str, **kwargs):

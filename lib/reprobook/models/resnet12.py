@@ -170,7 +170,8 @@ class ResNet12(nn.Module):
     ``num_classes`` > 0 adds ``classifier = Linear(640, num_classes)``.
     ``forward(x)`` returns the logits when there is a classifier, else the pooled features;
     ``forward(x, is_feat=True)`` returns ``([f1, f2, f3, f4, pooled], out)`` with the four
-    block outputs, as the official model. :meth:`embed` always returns the pooled features.
+    block outputs, as the official model (``preact`` exists for the distillation recipe's call,
+    :func:`reprobook.train.fit_distill`, and must be False). :meth:`embed` always returns the pooled features.
     """
 
     def __init__(self, num_classes: int = 0, drop_rate: float = 0.1, dropblock_size: int = 2,
@@ -206,7 +207,10 @@ class ResNet12(nn.Module):
         """Pooled features ``(B, feat_dim)``."""
         return torch.flatten(F.adaptive_avg_pool2d(self._blocks(x)[-1], 1), 1)
 
-    def forward(self, x: torch.Tensor, is_feat: bool = False):
+    def forward(self, x: torch.Tensor, is_feat: bool = False, preact: bool = False):
+        if preact:
+            raise ValueError(f"{type(self).__name__} has no pre-activation features (preact=True is for the "
+                             f"distillers that read them, e.g. AB and FSP)")
         feats = self._blocks(x)
         pooled = torch.flatten(F.adaptive_avg_pool2d(feats[-1], 1), 1)     # (B, feat_dim)
         out = self.classifier(pooled) if self.num_classes > 0 else pooled

@@ -56,7 +56,8 @@ def chapter_datasets(chapter: str) -> tuple[str, ...]:
 
 def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list[StagedFile]:
     """The manifest and every shard of ``name`` under ``data_root`` (the zip-shard layout); for
-    ``frost``, the frost pictures of CIFAR-10-C (from the data root, else the installed wheel)."""
+    ``frost``, the frost pictures of CIFAR-10-C (from the data root, else the installed wheel); for
+    ``splits``, the few-shot class lists."""
     if name == "frost":
         from ..data.corruptions import FROST_FILES, _frost_dir, missing_frost_files
 
@@ -69,6 +70,11 @@ def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list
         else:
             folder = Path(str(_frost_dir()))
         return [StagedFile(folder / f, f"data/frost/{f}", (folder / f).stat().st_size) for f in FROST_FILES]
+    if name == "splits":                # the few-shot class lists (splits/<benchmark>/<split>.json)
+        found = sorted((Path(data_root) / "splits").glob("*/*.json"))
+        if not found:
+            raise FileNotFoundError(f"{Path(data_root) / 'splits'} holds no class splits (<benchmark>/<split>.json)")
+        return [StagedFile(p, f"data/splits/{p.parent.name}/{p.name}", p.stat().st_size) for p in found]
     folder = data_root / name
     manifest = folder / f"{name}-manifest.json"
     if not manifest.is_file():
