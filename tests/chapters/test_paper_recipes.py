@@ -119,10 +119,16 @@ def test_rfs_paper_is_the_official_recipe():
     repository's issue #5 (90 epochs, x0.1 at 45, 60, 75), run.sh's -r 0.5 -a 0.5, eval_fewshot.py's protocol."""
     for notebook in ("benchmark", "ablations", "features"):
         cfg = rfs.config(notebook, "paper")
-        official = dict(datasets=["cifar-fs", "fc100"], model="resnet12", model_kw={"dropblock_mask": "official"},
+        official = dict(datasets=["cifar-fs", "fc100"], model="resnet12",
+                        model_kw={"dropblock_mask": "official", "anneal_steps": 13_333},
                         train_per_class=None, eval_per_class=None, epochs=90, batch_size=64, lr=0.05,
                         weight_decay=5e-4, lr_milestones=[45, 60, 75], lr_decay=0.1, warmup_epochs=0, generations=2,
                         gamma=0.5, alpha=0.5, kd_T=4.0, n_way=5, shots=[1, 5], n_query=15, n_episodes=1000, n_aug=5,
                         classifier="LR", normalize=True)
         assert {k: cfg[k] for k in official} == official
     assert rfs.PAPER_TABLE[("cifar-fs", "distill")] == {1: (73.9, 0.8), 5: (86.9, 0.5)}
+    # DropBlock reaches its full rate at the official epoch: 40,000 passes of which 1,200 per epoch
+    # were the official validate()'s (CIFAR-FS: 38,400 images, 600 steps at batch 64)
+    steps, evals = 38_400 // 64, -(-38_400 // 32)
+    assert abs(rfs.PAPER_ANNEAL_STEPS - 40_000 * steps / (steps + evals)) < 1
+    assert rfs.config("benchmark", "short").model_kw["anneal_steps"] == round(13_333 * 12 / 90)

@@ -21,7 +21,9 @@ Transcribed from WangYueFt/rfs ``models/resnet.py`` (``resnet12``, ``BasicBlock`
 One difference: the official step counter is a Python attribute that also counts eval-mode
 forward passes (validation) and is lost with the checkpoint; here it is a buffer that counts
 training-mode passes only and is saved in the state dict (official checkpoints, without it,
-still load: the counter then starts at 0).
+still load: the counter then starts at 0). Counting fewer passes anneals more slowly per epoch;
+book/06-rfs passes a shorter ``anneal_steps`` to reach the full rate at the official epoch
+(:data:`reprobook.chapters.rfs.PAPER_ANNEAL_STEPS`).
 """
 from __future__ import annotations
 
