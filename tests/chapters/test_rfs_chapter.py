@@ -177,11 +177,72 @@ def test_named_generations():
     (dict(shots=5), "shots must be a non-empty list"),
     (dict(shots=[1, 0]), r"shots\[1\] must be a positive int"),
     (dict(generations=-1), "generations must be a non-negative int"),
-    (dict(n_episodes=1), "n_episodes must be at least 2"),
+    (dict(n_episodes=1), r"n_episodes \(the confidence interval needs two\) must be an int of at least 2"),
     (dict(epochs=0), "epochs must be a positive int"),
+    (dict(n_way=1), "n_way .* must be an int of at least 2"),
+    (dict(n_way=25), "n_way=25 is more than the 20 novel classes"),
+    (dict(shots=[1, 90]), "an episode needs n_shot \\+ n_query = 105 images"),
+    (dict(eval_per_class=0), "eval_per_class must be a positive int"),
+    (dict(train_per_class=700), "train_per_class must be None \\(all\\) or at most 600"),
+    (dict(train_per_class="100"), "train_per_class must be a positive int"),
+    (dict(classifier="svm"), "unknown classifier 'svm'"),
+    (dict(normalize="no"), "normalize must be True or False"),
+    (dict(kd_T=0), "kd_T must be a positive number"),
+    (dict(gamma="0.5"), "gamma must be a non-negative number"),
+    (dict(model_kw={"depth": 3}), "model_kw .* does not fit conv4"),
 ])
 def test_bad_configurations_are_clear_errors(override, message):
     with pytest.raises((ValueError, TypeError), match=message):
         rfs.config("benchmark", "smoke", **override)
     with pytest.raises(ValueError, match="unknown notebook config"):
         rfs.config("nope", "smoke")
+
+
+def test_dataset_names_take_any_spelling_and_a_new_model_drops_the_scales_options():
+    cfg = rfs.config("benchmark", "smoke", datasets=["CIFAR-FS", "fc-100"])
+    assert cfg.datasets == ["cifar-fs", "fc100"]
+    assert rfs.config("benchmark", "smoke", model="resnet12").model_kw == {}
+    data = tiny_fewshot("CIFAR_FS")
+    assert data.name == "cifar-fs" and data.label == "CIFAR-FS"
+
+
+def test_few_shot_data_is_checked():
+    good = tiny_fewshot()
+    with pytest.raises(ValueError, match="test_x must be uint8 images"):
+        rfs.FewShotData("cifar-fs", good.train_x, good.train_y, good.test_x.float(), good.test_y, good.train_classes,
+                        good.test_classes, good.device)
+    with pytest.raises(ValueError, match="test_y must have shape"):
+        rfs.FewShotData("cifar-fs", good.train_x, good.train_y, good.test_x, good.test_y[:-1], good.train_classes,
+                        good.test_classes, good.device)
+    with pytest.raises(ValueError, match="train_y must be integer labels 0..5"):
+        rfs.FewShotData("cifar-fs", good.train_x, good.train_y + 1, good.test_x, good.test_y, good.train_classes,
+                        good.test_classes, good.device)
+
+
+def test_the_cache_tells_different_training_images_apart(tiny_world):
+    cfg = tiny_cfg(generations=0)
+    a, _ = rfs.born_again(cfg, tiny_fewshot(seed=0), progress=False)
+    b, _ = rfs.born_again(cfg, tiny_fewshot(seed=1), progress=False)
+    assert len(list(tiny_world.glob("*.pt"))) == 2
+    assert not torch.equal(a[0].classifier.weight, b[0].classifier.weight)
+
+
+def test_features_of_another_dataset_are_refused():
+    cfg, data = tiny_cfg(), tiny_fewshot()
+    other = tiny_fewshot(test_per=10)
+    with pytest.raises(ValueError, match="features of another dataset"):
+        rfs.few_shot(rfs.novel_features(rfs.Pixels(), other, 0), data, cfg)
+
+
+def test_the_ablation_leaves_out_steps_that_are_not_configured():
+    table = rfs.ablation(tiny_cfg(datasets=["cifar-fs"], generations=0, n_aug=0), progress=False)
+    assert list(table.index) == ["NN", "LR", "+ L2 normalisation"]
+
+
+def test_helper_arguments_are_checked():
+    with pytest.raises(TypeError, match="classifiers must be a list"):
+        rfs.compare_classifiers(tiny_cfg(), classifiers="LR", progress=False)
+    with pytest.raises(ValueError, match="unknown classifiers"):
+        rfs.compare_classifiers(tiny_cfg(), classifiers=["LR", "svm"], progress=False)
+    with pytest.raises(TypeError, match="one FewShotResult"):
+        rfs.running_interval({1: None})

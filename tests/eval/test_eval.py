@@ -86,3 +86,6 @@ def test_project_2d_by_pca_and_tsne():
         project_2d(x[:2], "pca")
     with pytest.raises(ValueError, match="NaN"):
         project_2d(torch.full((5, 2), float("nan")), "pca")
+    for degenerate in (torch.zeros(5, 4), torch.arange(5.0)[:, None].repeat(1, 3)):    # a point, a line
+        with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+            project_2d(degenerate, "tsne")

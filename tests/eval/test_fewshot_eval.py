@@ -221,3 +221,12 @@ def test_evaluate_bad_inputs():
         evaluate_episodes(x, episodes=ep)
     with pytest.raises(TypeError, match="episodes must be an Episode"):
         evaluate_episodes(x, episodes=[1, 2])
+
+
+def test_episodes_are_checked_against_the_labels_when_both_are_given():
+    x, y = _blobs()
+    ep = EpisodeSampler(y, 5, 1, 15, generator=0).sample_many(4)
+    assert evaluate_episodes(x, y, episodes=ep, classifier="NN").mean == 100.0
+    shuffled = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
+    with pytest.raises(ValueError, match="not drawn from these labels"):
+        evaluate_episodes(x, shuffled, episodes=ep, classifier="NN")

@@ -19,7 +19,7 @@ from ..eval import extract_features, linear_probe
 from ..data.contrast_sampler import MODES, contrast_indices
 from ..losses import build_distiller
 from ..models import build_model
-from ..run.scales import configure
+from ..run.scales import configure, require_int
 from ..train import fit_distill, fit_distill_init, fit_supervised, make_generator
 from ..train.cache import cached
 from .common import CifarData, cifar_data, schedule
@@ -137,8 +137,7 @@ def config(notebook: str, scale: str, **overrides):
     if cfg.mode not in MODES:
         raise ValueError(f"unknown CRD mode {cfg.mode!r}; valid: {', '.join(MODES)}")
     for key in (k for k in ("K", "epochs", "teacher_epochs", "batch_size") if k in cfg):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ValueError(f"{key} must be a positive int, got {cfg[key]!r}")
+        require_int(key, cfg[key])
     return cfg
 
 

@@ -14,6 +14,8 @@ Notebooks: 01-method (the splits, an episode, the protocol on untrained features
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +25,13 @@ from torch import nn
 
 from ..data import (FEWSHOT_DATASETS, RFS_CIFAR_MEAN, RFS_CIFAR_STD, eval_transform, fewshot_augment,
                     load_fewshot)
-from ..eval import EpisodeSampler, FewShotResult, evaluate_episodes, extract_features, project_2d
+from ..data.fewshot import _ALIASES as _DATASET_SPELLINGS, FEWSHOT_NUM_CLASSES, IMAGES_PER_CLASS, canonical_name
+from ..eval import (FEWSHOT_CLASSIFIERS, EpisodeSampler, FewShotResult, evaluate_episodes, extract_features,
+                    project_2d)
 from ..eval.fewshot import Episode
 from ..losses.distill import build_distiller
-from ..models import Conv4, resnet12
-from ..run.scales import configure
+from ..models import Conv4, ResNet12, resnet12
+from ..run.scales import configure, require_int
 from ..train import fit_distill, fit_supervised, make_generator, resolve_device
 from ..train.cache import cached
 from .common import schedule
@@ -104,27 +108,55 @@ def config(notebook: str, scale: str, **overrides):
     """The configuration of one of this chapter's notebooks at ``scale``, checked."""
     if notebook not in CONFIGS:
         raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
+    datasets = overrides.get("datasets")
+    if isinstance(datasets, (list, tuple)) and datasets:     # any accepted spelling: "CIFAR-FS", "cifar_fs"
+        unknown = [d for d in datasets if str(d).lower() not in _DATASET_SPELLINGS]
+        if unknown:
+            raise ValueError(f"unknown datasets {unknown}; valid: {', '.join(FEWSHOT_DATASETS)}")
+        overrides = dict(overrides, datasets=[canonical_name(d) for d in datasets])
+    if "model" in overrides and "model_kw" not in overrides and overrides["model"] != CONFIGS[notebook].get(
+            scale, {}).get("model"):
+        overrides = dict(overrides, model_kw={})   # the scale's model_kw belongs to the scale's model
     cfg = configure(CONFIGS[notebook], scale, **overrides)
     if isinstance(cfg.datasets, str) or not cfg.datasets:
         raise TypeError(f"datasets must be a non-empty list of names, got {cfg.datasets!r}")
-    unknown = [d for d in cfg.datasets if d not in FEWSHOT_DATASETS]
-    if unknown:
-        raise ValueError(f"unknown datasets {unknown}; valid: {', '.join(FEWSHOT_DATASETS)}")
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model {cfg.model!r}; valid: {', '.join(MODELS)}")
+    accepted = set(inspect.signature(MODELS[cfg.model]).parameters) - {"num_classes"}
+    if "kw" in accepted:                                    # resnet12(**kw) -> ResNet12's arguments
+        accepted = set(inspect.signature(ResNet12).parameters) - {"num_classes"}
+    if not isinstance(cfg.model_kw, dict) or set(cfg.model_kw) - accepted:
+        raise ValueError(f"model_kw {cfg.model_kw!r} does not fit {cfg.model}; its options: {', '.join(sorted(accepted))}")
     if cfg.embedding not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg.embedding!r}; valid: {', '.join(EMBEDDINGS)}")
     if isinstance(cfg.shots, (int, str)) or not cfg.shots:
         raise TypeError(f"shots must be a non-empty list of integers, got {cfg.shots!r}")
-    for key in ("epochs", "batch_size", "n_way", "n_query", "n_episodes", *[f"shots[{i}]" for i in range(len(cfg.shots))]):
-        value = cfg.shots[int(key[6:-1])] if key.startswith("shots[") else cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be a positive int, got {value!r}")
+    for key in ("epochs", "batch_size", "n_way", "n_query"):
+        require_int(key, cfg[key])
+    for i, shot in enumerate(cfg.shots):
+        require_int(f"shots[{i}]", shot)
     for key in ("generations", "n_aug"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ValueError(f"{key} must be a non-negative int, got {cfg[key]!r}")
-    if cfg.n_episodes < 2:
-        raise ValueError("n_episodes must be at least 2 (the confidence interval needs them)")
+        require_int(key, cfg[key], minimum=0)
+    require_int("n_episodes (the confidence interval needs two)", cfg.n_episodes, minimum=2)
+    require_int("n_way (an episode tells classes apart)", cfg.n_way, minimum=2)
+    for key in ("train_per_class", "eval_per_class"):
+        if cfg[key] is not None and require_int(key, cfg[key]) > IMAGES_PER_CLASS:
+            raise ValueError(f"{key} must be None (all) or at most {IMAGES_PER_CLASS}, got {cfg[key]}")
+    novel = min(FEWSHOT_NUM_CLASSES[d]["test"] for d in cfg.datasets)
+    if cfg.n_way > novel:
+        raise ValueError(f"n_way={cfg.n_way} is more than the {novel} novel classes of {', '.join(cfg.datasets)}")
+    per_class = cfg.eval_per_class or IMAGES_PER_CLASS
+    if max(cfg.shots) + cfg.n_query > per_class:
+        raise ValueError(f"an episode needs n_shot + n_query = {max(cfg.shots) + cfg.n_query} images of a class, "
+                         f"but eval_per_class gives {per_class}")
+    if cfg.classifier not in FEWSHOT_CLASSIFIERS:
+        raise ValueError(f"unknown classifier {cfg.classifier!r}; valid: {', '.join(FEWSHOT_CLASSIFIERS)}")
+    if not isinstance(cfg.normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {cfg.normalize!r}")
+    for key, positive in (("lr", True), ("kd_T", True), ("weight_decay", False), ("gamma", False), ("alpha", False)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+            raise ValueError(f"{key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
     return cfg
 
 
@@ -145,9 +177,28 @@ class FewShotData:
     mean: tuple[float, ...] = RFS_CIFAR_MEAN
     std: tuple[float, ...] = RFS_CIFAR_STD
 
+    def __post_init__(self):
+        self.name = canonical_name(self.name)
+        for split, x, y, classes in (("train", self.train_x, self.train_y, self.train_classes),
+                                     ("test", self.test_x, self.test_y, self.test_classes)):
+            if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
+                raise ValueError(f"{split}_x must be uint8 images (N, 3, H, W), got {x.dtype} {tuple(x.shape)}")
+            if y.ndim != 1 or len(y) != len(x):
+                raise ValueError(f"{split}_y must have shape ({len(x)},) to match {split}_x, got {tuple(y.shape)}")
+            if len(y) and (y.is_floating_point() or int(y.min()) < 0 or int(y.max()) >= len(classes)):
+                raise ValueError(f"{split}_y must be integer labels 0..{len(classes) - 1} ({len(classes)} "
+                                 f"{split} classes)")
+
     @property
     def label(self) -> str:
         return DATASET_LABELS[self.name]
+
+    def digest(self) -> str:
+        """A hash of the training images and labels (what a trained network depends on)."""
+        h = hashlib.sha256()
+        for t in (self.train_x, self.train_y):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def describe(self) -> str:
         return (f"{self.label}: {len(self.train_x)} images of {len(self.train_classes)} base classes, "
@@ -157,7 +208,7 @@ class FewShotData:
 def load(name: str, cfg, seed: int = 0, device="auto") -> FewShotData:
     """The train (base) and test (novel) splits of ``name``: ``cfg.train_per_class`` /
     ``cfg.eval_per_class`` images of each class (None: all 600), the same ones for a seed."""
-    device = resolve_device(device)
+    name, device = canonical_name(name), resolve_device(device)
     splits = []
     for split, per_class in (("train", cfg.train_per_class), ("test", cfg.eval_per_class)):
         ds = load_fewshot(name, split)
@@ -217,7 +268,7 @@ def born_again(cfg, data: FewShotData, seed: int = 0, progress: bool = True):
     """Generations 0..``cfg.generations`` on ``data``, each distilled from the one before, each
     trained once and shared with the chapter's later notebooks (:func:`reprobook.train.cache.cached`).
     Returns ``(models, histories)``: lists indexed by generation."""
-    models, histories = [], []
+    models, histories, digest = [], [], data.digest()
     for k in range(cfg.generations + 1):
         teacher = models[-1] if models else None
 
@@ -229,7 +280,7 @@ def born_again(cfg, data: FewShotData, seed: int = 0, progress: bool = True):
         keys = TRAIN_KEYS + (DISTILL_KEYS if k else ())
         model, info, _ = cached(build(cfg, len(data.train_classes)).to(data.device), fit, chapter="06-rfs",
                                 dataset=data.name, generation=k, config={key: cfg[key] for key in keys}, seed=seed,
-                                n_train=len(data.train_x))
+                                n_train=len(data.train_x), data=digest)
         models.append(model.eval())
         histories.append(info["history"])
     return models, histories
@@ -284,6 +335,9 @@ def few_shot(features: NovelFeatures, data: FewShotData, cfg, seed: int = 0, cla
     """Accuracy of ``features`` on the episodes of each of ``cfg.shots``: ``{shot: FewShotResult}``.
     ``classifier`` / ``normalize`` default to the configured protocol; ``augmented=False``
     fits on the un-augmented supports even when ``features`` has augmented copies."""
+    if len(features.query) != len(data.test_y):
+        raise ValueError(f"features of {len(features.query)} images, but {data.label} has {len(data.test_y)} novel "
+                         f"images: features of another dataset?")
     support = features.support if augmented else None
     return {shot: evaluate_episodes(features.query, episodes=episodes(data, cfg, shot, seed),
                                     support_features=support, classifier=classifier or cfg.classifier,
@@ -339,18 +393,21 @@ ABLATION_STEPS = (
 
 def ablation(cfg, seed: int = 0, device="auto", progress: bool = True) -> pd.DataFrame:
     """Notebook 3: the cumulative ablation of :data:`ABLATION_STEPS` on each dataset, one row per
-    step, columns ``"<dataset> <shot>-shot"`` (accuracy %) and their ``±`` half-widths."""
+    step, columns ``"<dataset> <shot>-shot"`` (accuracy %) and their ``±`` half-widths. Without
+    distilled generations (or augmented supports) that step's row is left out."""
     columns = {}
     for name in cfg.datasets:
         data = load(name, cfg, seed, device)
         models, _ = born_again(cfg, data, seed, progress)
         feats = {}
         for step, opts in ABLATION_STEPS:
+            if (opts["generation"] == -1 and cfg.generations == 0) or (opts["augmented"] and cfg.n_aug == 0):
+                continue                     # no distilled generation / no augmented supports configured
             gen = opts["generation"] % len(models)
             if gen not in feats:
                 feats[gen] = novel_features(models[gen], data, max(cfg.n_aug, 1), cfg.embedding, seed)
             res = few_shot(feats[gen], data, cfg, seed, classifier=opts["classifier"], normalize=opts["normalize"],
-                           augmented=opts["augmented"] and cfg.n_aug > 0)
+                           augmented=opts["augmented"])
             for shot, r in res.items():
                 columns.setdefault(f"{data.label} {shot}-shot", {})[step] = r.mean
                 columns.setdefault(f"{data.label} {shot}-shot ±", {})[step] = r.ci95
@@ -364,6 +421,11 @@ def compare_classifiers(cfg, seed: int = 0, device="auto", progress: bool = True
     """Notebook 3: each classifier, with and without L2 normalisation, on RFS-simple's features
     (the configured support augmentation and embedding), the same episodes for all: rows
     ``(dataset, classifier)``, columns ``"<shot>-shot"`` with and without ``" (no L2)"``."""
+    if isinstance(classifiers, str):
+        raise TypeError(f"classifiers must be a list of names, got the string {classifiers!r}")
+    unknown = [c for c in classifiers if c not in FEWSHOT_CLASSIFIERS]
+    if unknown:
+        raise ValueError(f"unknown classifiers {unknown}; valid: {', '.join(FEWSHOT_CLASSIFIERS)}")
     rows = []
     for name in cfg.datasets:
         data = load(name, cfg, seed, device)
@@ -419,6 +481,8 @@ def running_interval(result: FewShotResult) -> pd.DataFrame:
     narrows as episodes accumulate): columns ``episodes``, ``mean``, ``ci95``."""
     from ..eval import mean_confidence_interval
 
+    if not isinstance(result, FewShotResult):
+        raise TypeError(f"result must be one FewShotResult (e.g. few_shot(...)[1]), got {type(result).__name__}")
     rows = [(n, *mean_confidence_interval(result.accuracies[:n])) for n in range(2, len(result.accuracies) + 1)]
     return pd.DataFrame(rows, columns=["episodes", "mean", "ci95"])
 

@@ -46,7 +46,8 @@ _ALIASES = {"cifar-fs": "cifar-fs", "cifarfs": "cifar-fs", "cifar_fs": "cifar-fs
             "fc-100": "fc100"}
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+    """``"cifar-fs"`` or ``"fc100"`` for any accepted spelling (``CIFAR-FS``, ``cifar_fs``, ``FC-100`` ...)."""
     key = str(name).lower()
     if key not in _ALIASES:
         raise ValueError(f"unknown few-shot dataset {name!r}; valid: {', '.join(FEWSHOT_DATASETS)}")
@@ -58,7 +59,7 @@ def find_split_file(name: str, split: str) -> Path:
 
     Raises :class:`DataNotFoundError` naming every path looked at.
     """
-    name = _canonical(name)
+    name = canonical_name(name)
     if split not in FEWSHOT_SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(FEWSHOT_SPLITS)}")
     looked = []
@@ -81,7 +82,7 @@ def fewshot_classes(name: str, split: str) -> tuple[str, ...]:
     (alphabetically, as in :data:`CIFAR100_SUPERCLASSES`). Unknown names, a wrong superclass
     and repeated classes raise :class:`CorruptDataError` naming the file.
     """
-    name = _canonical(name)
+    name = canonical_name(name)
     path = find_split_file(name, split)
     try:
         entries = json.loads(path.read_text())
@@ -127,7 +128,7 @@ def load_fewshot(name: str, split: str) -> ImageDataset:
     As in rfs ``dataset/cifar.py`` (``CIFAR100`` / ``MetaCIFAR100``) and ``eval_fewshot.py``
     (``n_cls`` 64 for CIFAR-FS, 60 for FC100).
     """
-    name = _canonical(name)
+    name = canonical_name(name)
     classes = fewshot_classes(name, split)
     parts = [load_cifar("cifar100", s) for s in ("train", "test")]
     images = np.concatenate([p.images for p in parts])

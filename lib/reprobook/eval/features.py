@@ -49,6 +49,9 @@ def project_2d(features, method: str = "tsne", seed: int = 0, perplexity: float 
         raise ValueError(f"features must have shape (N, D) with N >= 3, got {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or inf")
+    if np.linalg.matrix_rank(x - x.mean(0)) < 2:        # t-SNE's PCA start divides by the spread
+        raise ValueError("features span fewer than 2 dimensions (e.g. every row is the same): nothing to project "
+                         "to 2-d; a collapsed embedding?")
     if method == "pca":
         from sklearn.decomposition import PCA
 

@@ -241,7 +241,7 @@ def evaluate_episodes(features, labels=None, *, episodes: Episode | None = None,
     through the training augmentation). Either ``labels`` ``(N,)`` with ``n_episodes``,
     ``n_way``, ``n_shot``, ``n_query`` and ``generator`` (see :class:`EpisodeSampler`), or
     ``episodes`` from :meth:`EpisodeSampler.sample_many` (to compare classifiers on the same
-    episodes).
+    episodes; with ``labels`` too, the episodes are checked against them).
 
     ``normalize``: L2-normalise support and query features (official ``is_norm=True``).
     ``classifier``: ``"LR"`` (:func:`logistic_regression` with ``C``, ``max_iter``), ``"NN"``
@@ -275,6 +275,18 @@ def evaluate_episodes(features, labels=None, *, episodes: Episode | None = None,
         episodes = EpisodeSampler(lab, n_way, n_shot, n_query, generator).sample_many(n_episodes)
     elif not isinstance(episodes, Episode):
         raise TypeError(f"episodes must be an Episode from EpisodeSampler, got {type(episodes).__name__}")
+    elif labels is not None:            # both given: the episodes must have been drawn from these labels
+        lab = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
+        if lab.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},) to match features, got {lab.shape}")
+        sup, qry = np.atleast_2d(episodes.support), np.atleast_2d(episodes.query)
+        if max(sup.max(), qry.max()) >= n:
+            raise ValueError(f"episode indices out of range for {n} features")
+        classes = np.atleast_2d(episodes.classes)
+        expected = np.take_along_axis(classes, np.atleast_2d(episodes.support_labels), 1)
+        expected_q = np.take_along_axis(classes, np.atleast_2d(episodes.query_labels), 1)
+        if not (np.array_equal(lab[sup], expected) and np.array_equal(lab[qry], expected_q)):
+            raise ValueError("the episodes were not drawn from these labels (another split or dataset?)")
     sup, qry = np.atleast_2d(episodes.support), np.atleast_2d(episodes.query)
     sup_y, qry_y = np.atleast_2d(episodes.support_labels), np.atleast_2d(episodes.query_labels)
     if max(sup.max(), qry.max()) >= n or min(sup.min(), qry.min()) < 0:

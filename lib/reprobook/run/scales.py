@@ -48,3 +48,11 @@ def configure(configs: Mapping[str, Mapping[str, Any]], scale: str, **overrides)
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(cfg))}")
     cfg.update(copy.deepcopy(overrides))
     return Config(cfg, scale=scale)
+
+
+def require_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` when it is an int (not a bool) of at least ``minimum``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int of at least {minimum}")
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return value
