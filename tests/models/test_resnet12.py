@@ -239,3 +239,12 @@ def test_bad_arguments_raise_clear_errors():
         ResNet12(dropblock_mask="half")
     with pytest.raises(ValueError, match="block_size 5 is larger than the feature map 2x2"):
         DropBlock(5).train()(torch.ones(1, 1, 2, 2), 0.1)
+
+
+def test_the_distillation_recipes_call_is_accepted_and_preact_refused():
+    """fit_distill calls model(x, is_feat=True, preact=False); there are no pre-activation features."""
+    for model in (ResNet12(num_classes=4), Conv4(num_classes=4)):
+        feats, logits = model(torch.zeros(2, 3, 32, 32), is_feat=True, preact=False)
+        assert logits.shape == (2, 4) and feats[-1].shape == (2, model.feat_dim)
+        with pytest.raises(ValueError, match="no pre-activation features"):
+            model(torch.zeros(2, 3, 32, 32), is_feat=True, preact=True)

@@ -7,10 +7,11 @@ a logistic regression on its L2-normalised features (**RFS-simple**). Self-disti
 born-again generations (a same-architecture student trained on ``gamma * CE + alpha * KD``
 against the previous generation) improves the embedding further (**RFS-distill**).
 
-Notebooks: 01-method (the splits, an episode, the protocol on untrained features),
+Notebooks: 01-method (the splits, an episode, :func:`untrained_baselines`, :func:`running_interval`),
 02-benchmarks (:func:`born_again` and :func:`benchmark` on CIFAR-FS and FC100),
-03-ablations (:func:`ablation`, :func:`compare_classifiers`, :func:`by_generation`),
-04-features (:func:`cluster_scores`, :func:`projection` of novel-class features).
+03-ablations (:func:`ablation`, :func:`compare_classifiers`, :func:`compare_embeddings`, and
+:func:`benchmark`'s accuracy by generation), 04-features (:func:`cluster_scores`, :func:`projection`
+of novel-class features).
 """
 from __future__ import annotations
 
