@@ -131,4 +131,5 @@ def test_rfs_paper_is_the_official_recipe():
     # were the official validate()'s (CIFAR-FS: 38,400 images, 600 steps at batch 64)
     steps, evals = 38_400 // 64, -(-38_400 // 32)
     assert abs(rfs.PAPER_ANNEAL_STEPS - 40_000 * steps / (steps + evals)) < 1
-    assert rfs.config("benchmark", "short").model_kw["anneal_steps"] == round(13_333 * 12 / 90)
+    short = rfs.config("benchmark", "short")
+    assert short.model_kw["anneal_steps"] == round(13_333 * 12 / 90 * 64 / 256) and short.batch_size == 256

@@ -38,9 +38,10 @@ from ..train.cache import cached
 from .common import schedule
 
 DATASETS = ("cifar100", "splits")     # the images and the class lists a `short` run reads
-# seconds each notebook's `short` run may take on one H100/H200: estimates (ResNet-12 at batch 64
-# on all of CIFAR-FS and FC100, about 4 s per epoch), not yet measured
-SHORT_BUDGET_S = {"method": 20, "benchmark": 300, "ablations": 60, "features": 30}
+# seconds each notebook's `short` run may take on one H100/H200: estimates (ResNet-12 at batch 256
+# on all of CIFAR-FS and FC100, about 5 s per epoch, 48 epochs; the logistic regressions, a few ms
+# each on the CPU, about a minute per notebook), not yet measured
+SHORT_BUDGET_S = {"method": 15, "benchmark": 270, "ablations": 100, "features": 25}
 
 MODELS = {"resnet12": resnet12, "conv4": Conv4}
 EMBEDDINGS = ("features", "logits")
@@ -64,9 +65,9 @@ PAPER_TABLE = {
 PAPER_ANNEAL_STEPS = 13_333
 
 
-def anneal_steps_for(epochs: int, paper_epochs: int = 90) -> int:
-    """DropBlock's anneal for a schedule of ``epochs`` epochs: the official fraction of the run."""
-    return max(1, round(PAPER_ANNEAL_STEPS * epochs / paper_epochs))
+def anneal_steps_for(epochs: int, batch_size: int = 64, paper_epochs: int = 90) -> int:
+    """DropBlock's anneal for ``epochs`` epochs at ``batch_size``: the official fraction of the run."""
+    return max(1, round(PAPER_ANNEAL_STEPS * epochs / paper_epochs * 64 / batch_size))
 
 
 # the official recipe: train_supervised.py / train_distillation.py with the CIFAR schedule of the
@@ -84,9 +85,10 @@ _PAPER = dict(datasets=["cifar-fs", "fc100"], model="resnet12",
               kd_T=4.0, n_way=5, shots=[1, 5], n_query=15, n_episodes=1000, n_aug=5, classifier="LR",
               normalize=True, embedding="features")
 # one GPU window: ResNet-12 on all of both datasets, 12 epochs with the schedule's proportions,
-# one distilled generation (an estimate, not yet measured: see SHORT_BUDGET_S)
-_SHORT = dict(_PAPER, model_kw={"dropblock_mask": "official", "anneal_steps": anneal_steps_for(12)}, epochs=12,
-              lr_milestones=[6, 8, 10], generations=1, n_episodes=600)
+# batch 256 with the lr scaled linearly (0.05 x 4; batch 64 leaves a GPU mostly idle), one
+# distilled generation (an estimate, not yet measured: see SHORT_BUDGET_S)
+_SHORT = dict(_PAPER, model_kw={"dropblock_mask": "official", "anneal_steps": anneal_steps_for(12, 256)}, epochs=12,
+              batch_size=256, lr=0.2, lr_milestones=[6, 8, 10], generations=1, n_episodes=600)
 # smoke: the official Conv-4 at half width (32 channels: three times faster on a CPU) on 100
 # images of each base class, 12 epochs with the schedule's proportions, two generations; episodes
 # from 100 images of each novel class (still 600 episodes: a logistic regression costs milliseconds)
