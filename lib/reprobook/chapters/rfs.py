@@ -26,7 +26,7 @@ from torch import nn
 
 from ..data import (FEWSHOT_DATASETS, RFS_CIFAR_MEAN, RFS_CIFAR_STD, eval_transform, fewshot_augment,
                     load_fewshot)
-from ..data.fewshot import _ALIASES as _DATASET_SPELLINGS, FEWSHOT_NUM_CLASSES, IMAGES_PER_CLASS, canonical_name
+from ..data.fewshot import FEWSHOT_NUM_CLASSES, IMAGES_PER_CLASS, canonical_name
 from ..eval import (FEWSHOT_CLASSIFIERS, EpisodeSampler, FewShotResult, evaluate_episodes, extract_features,
                     project_2d)
 from ..eval.fewshot import Episode
@@ -113,10 +113,15 @@ def config(notebook: str, scale: str, **overrides):
         raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
     datasets = overrides.get("datasets")
     if isinstance(datasets, (list, tuple)) and datasets:     # any accepted spelling: "CIFAR-FS", "cifar_fs"
-        unknown = [d for d in datasets if str(d).lower() not in _DATASET_SPELLINGS]
+        names, unknown = [], []
+        for d in datasets:
+            try:
+                names.append(canonical_name(d))
+            except ValueError:
+                unknown.append(d)
         if unknown:
             raise ValueError(f"unknown datasets {unknown}; valid: {', '.join(FEWSHOT_DATASETS)}")
-        overrides = dict(overrides, datasets=[canonical_name(d) for d in datasets])
+        overrides = dict(overrides, datasets=names)
     if "model" in overrides and "model_kw" not in overrides and overrides["model"] != CONFIGS[notebook].get(
             scale, {}).get("model"):
         overrides = dict(overrides, model_kw={})   # the scale's model_kw belongs to the scale's model
@@ -408,7 +413,7 @@ def ablation(cfg, seed: int = 0, device="auto", progress: bool = True) -> pd.Dat
                 continue                     # no distilled generation / no augmented supports configured
             gen = opts["generation"] % len(models)
             if gen not in feats:
-                feats[gen] = novel_features(models[gen], data, max(cfg.n_aug, 1), cfg.embedding, seed)
+                feats[gen] = novel_features(models[gen], data, cfg.n_aug, cfg.embedding, seed)
             res = few_shot(feats[gen], data, cfg, seed, classifier=opts["classifier"], normalize=opts["normalize"],
                            augmented=opts["augmented"])
             for shot, r in res.items():

@@ -266,31 +266,26 @@ def evaluate_episodes(features, labels=None, *, episodes: Episode | None = None,
                              f"{tuple(feats.shape)}, got {tuple(support_feats.shape)}")
         support_feats = support_feats.to(feats.device)
     n_aug = support_feats.shape[0]
-    if episodes is None:
-        if labels is None:
-            raise ValueError("pass labels (N,) to sample episodes, or episodes from EpisodeSampler.sample_many")
+    lab = None
+    if labels is not None:
         lab = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
         if lab.shape != (n,):
             raise ValueError(f"labels must have shape ({n},) to match features, got {lab.shape}")
+    if episodes is None:
+        if lab is None:
+            raise ValueError("pass labels (N,) to sample episodes, or episodes from EpisodeSampler.sample_many")
         episodes = EpisodeSampler(lab, n_way, n_shot, n_query, generator).sample_many(n_episodes)
     elif not isinstance(episodes, Episode):
         raise TypeError(f"episodes must be an Episode from EpisodeSampler, got {type(episodes).__name__}")
-    elif labels is not None:            # both given: the episodes must have been drawn from these labels
-        lab = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
-        if lab.shape != (n,):
-            raise ValueError(f"labels must have shape ({n},) to match features, got {lab.shape}")
-        sup, qry = np.atleast_2d(episodes.support), np.atleast_2d(episodes.query)
-        if max(sup.max(), qry.max()) >= n:
-            raise ValueError(f"episode indices out of range for {n} features")
-        classes = np.atleast_2d(episodes.classes)
-        expected = np.take_along_axis(classes, np.atleast_2d(episodes.support_labels), 1)
-        expected_q = np.take_along_axis(classes, np.atleast_2d(episodes.query_labels), 1)
-        if not (np.array_equal(lab[sup], expected) and np.array_equal(lab[qry], expected_q)):
-            raise ValueError("the episodes were not drawn from these labels (another split or dataset?)")
     sup, qry = np.atleast_2d(episodes.support), np.atleast_2d(episodes.query)
     sup_y, qry_y = np.atleast_2d(episodes.support_labels), np.atleast_2d(episodes.query_labels)
     if max(sup.max(), qry.max()) >= n or min(sup.min(), qry.min()) < 0:
         raise ValueError(f"episode indices out of range for {n} features")
+    if lab is not None:                 # the episodes must have been drawn from these labels
+        classes = np.atleast_2d(episodes.classes)
+        if not (np.array_equal(lab[sup], np.take_along_axis(classes, sup_y, 1))
+                and np.array_equal(lab[qry], np.take_along_axis(classes, qry_y, 1))):
+            raise ValueError("the episodes were not drawn from these labels (another split or dataset?)")
     if len(sup) < 2:
         raise ValueError("evaluate at least 2 episodes (the confidence interval needs them)")
     w = episodes.n_way
