@@ -71,6 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             g.add_argument("--step", type=int, required=True)
     g = gsub.add_parser("collect", help="unpack the results archive a device call returned")
     g.add_argument("folder")
+    p_sim = sub.add_parser("omnipush-sim", help="simulate the Omnipush benchmark (250 objects x 250 pushes) into a "
+                           "folder in the benchmark's file format (book/08-omnipush)")
+    p_sim.add_argument("out", help="output folder (an interrupted run resumes there)")
+    p_sim.add_argument("--surface", default="abs", help="abs (the benchmark's objects) or plywood (its plywood test objects)")
+    p_sim.add_argument("--pushes", type=int, default=250, help="pushes per object (default 250)")
+    p_sim.add_argument("--objects", type=int, default=None, help="simulate this many objects, spread over the split "
+                       "(default: all)")
+    p_sim.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p_sim.add_argument("--seed", type=int, default=0)
+    p_sim.add_argument("--statistics", default=None, metavar="SPLIT_JSON",
+                       help="take the normalisation statistics from this split file (default: computed from the "
+                       "simulated train objects; for plywood, the real split's)")
+    p_sim.add_argument("--no-raw", action="store_true", help="write only the benchmark files, not the raw per-push records")
     p_list = sub.add_parser("list", help="list chapters, notebooks and their parameters")
     p_list.add_argument("target", nargs="?", default=None, help="a chapter or notebook (default: all)")
     args = parser.parse_args(argv)
@@ -88,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"tolerances written to {path}")
         elif args.command == "gpu":
             _gpu(args)
+        elif args.command == "omnipush-sim":
+            _omnipush_sim(args)
         elif args.command == "twins":
             sample = {r.key for r in nbs.portability_sample()}
             for ref in nbs.notebooks():
@@ -139,6 +154,37 @@ def _gpu(args) -> None:
         copied = gpu.prepare(steps, args.step)
         size = sum(p.stat().st_size for p in copied) / 2**20
         print(f"step {args.step} of {len(steps)}: {len(copied)} files, {size:.1f} MiB in {gpu.STAGING}/")
+
+
+def _omnipush_sim(args) -> None:
+    import json
+    import time
+
+    from .chapters.omnipush import spread
+    from .data.omnipush import load_split, read_split
+    from .sim.omnipush_pushes import SURFACES, generate_dataset
+
+    if args.surface not in SURFACES:
+        raise ValueError(f"unknown surface {args.surface!r}; valid: {', '.join(SURFACES)}")
+    if args.objects is not None and args.objects < 1:
+        raise ValueError(f"--objects must be a positive number, got {args.objects}")
+    split = load_split() if args.surface == "abs" else load_split("plywood_split", allow_overlap=True)
+    ids = (spread(split.train_keys, args.objects) if args.objects else list(split.train_keys)) if args.surface == "abs" else []
+    ids += spread(split.test_keys, args.objects) if args.objects else list(split.test_keys)
+    statistics = None
+    if args.statistics:
+        statistics = read_split(args.statistics, allow_overlap=True)
+    elif args.surface == "plywood":   # normalised with the ABS statistics, as the official plywood split is
+        statistics = load_split()
+        print("normalising with the real split's statistics (give --statistics <abs folder>/split.json for the "
+              "simulated ones)")
+    start = time.time()
+    report = generate_dataset(args.out, split, ids, n_pushes=args.pushes, surface=args.surface, seed=args.seed,
+                              workers=args.workers, raw=not args.no_raw, statistics=statistics)
+    print(report.describe())
+    summary = {"objects": len(ids), "simulated": len(report.simulated), "pushes_per_object": args.pushes,
+               "surface": args.surface, "workers": args.workers, "seconds": round(time.time() - start, 1)}
+    print(json.dumps(summary))
 
 
 def _terminate(signum, frame):

@@ -295,6 +295,36 @@ def load_split(name: str = "split", allow_overlap: bool = False) -> OmnipushSpli
     return read_split(find_split(name), allow_overlap=allow_overlap)
 
 
+def load_real_poses() -> tuple[np.ndarray, np.ndarray]:
+    """The start and end object poses ``(n, 4)`` rows ``[t, x, y, yaw]`` of the real pushes whose
+    statistics are available offline (``omnipush/object_pose.npy``: a pickled dict with ``start``
+    and ``end``, 11,152 straight pushes, no object id), from the first data root having the file.
+
+    Raises :class:`DataNotFoundError` naming the paths looked at, :class:`CorruptDataError` naming
+    the file when it is not such a dict of two equal ``(n, 4)`` finite arrays.
+    """
+    looked = []
+    for root in data_roots():
+        path = root / "omnipush" / "object_pose.npy"
+        if path.is_file():
+            break
+        looked.append(str(path))
+    else:
+        raise DataNotFoundError(f"the real Omnipush poses were not found; looked for: {'; '.join(looked)}. "
+                                f"Set REPROBOOK_DATA to a folder holding omnipush/object_pose.npy (e.g. ../shared/data).")
+    try:
+        data = np.load(path, allow_pickle=True).item()   # the file is a pickled dict (trusted data root)
+        start, end = (np.asarray(data[k], dtype=np.float64) for k in ("start", "end"))
+    except Exception as e:
+        raise CorruptDataError(f"{path} is not a dict with 'start' and 'end' pose arrays "
+                               f"({type(e).__name__}: {e})") from None
+    if start.ndim != 2 or start.shape[1] != 4 or start.shape != end.shape or not len(start):
+        raise CorruptDataError(f"{path}: 'start' and 'end' must be equal (n, 4) arrays, got {start.shape} and {end.shape}")
+    if not (np.isfinite(start).all() and np.isfinite(end).all()):
+        raise CorruptDataError(f"{path}: the poses hold non-finite values")
+    return start, end
+
+
 # ------------------------------------------------------------------------------------ objects
 def _check_pushes(X, y) -> tuple[np.ndarray, np.ndarray]:
     X, y = np.asarray(X), np.asarray(y)

@@ -101,6 +101,10 @@ class PlanarObject:
         height: extrusion height in metres, > 0 (Omnipush objects are about 13 mm thick).
         inertia: rotational inertia about the vertical axis through ``com`` in kg m^2; ``None``
             (default) computes it from uniform-density pieces (see :meth:`inertia_z`).
+        support: indices of the pieces whose bottom touches the floor (the others are pushed
+            but carry no floor friction: they hover a hair above it), or ``None`` (default) for
+            all. Where an object rests sets its friction's pressure distribution, hence how
+            easily it turns.
     """
 
     pieces: tuple
@@ -108,6 +112,7 @@ class PlanarObject:
     com: tuple = (0.0, 0.0)
     height: float = 0.013
     inertia: float | None = None
+    support: tuple | None = None
     _area: float = field(init=False, repr=False, default=0.0)
 
     def __post_init__(self):
@@ -130,6 +135,13 @@ class PlanarObject:
             if not (math.isfinite(inertia) and inertia > 0):
                 raise ValueError(f"inertia must be None or a finite positive kg m^2, got {self.inertia!r}")
             object.__setattr__(self, "inertia", inertia)
+        if self.support is not None:
+            support = tuple(self.support) if isinstance(self.support, (list, tuple, range)) else None
+            if (not support or any(not isinstance(i, (int, np.integer)) or isinstance(i, bool)
+                                   or not 0 <= i < len(pieces) for i in support) or len(set(support)) != len(support)):
+                raise ValueError(f"support must be None or distinct piece indices in [0, {len(pieces)}), "
+                                 f"at least one, got {self.support!r}")
+            object.__setattr__(self, "support", tuple(int(i) for i in support))
         object.__setattr__(self, "pieces", pieces)
         object.__setattr__(self, "mass", mass)
         object.__setattr__(self, "com", (float(com[0]), float(com[1])))
@@ -260,7 +272,8 @@ class PushSimulator:
             verts = np.concatenate([np.c_[p, np.zeros(len(p))], np.c_[p, np.full(len(p), h)]])
             meshes.append(f'<mesh name="piece{i}" vertex="{_fmt(verts)}"/>')
             geoms.append(f'<geom name="piece{i}" type="mesh" mesh="piece{i}" rgba="0.8 0.5 0.2 1"/>')
-            pairs.append(f'<pair geom1="floor" geom2="piece{i}" condim="3" friction="{mu} {mu} 0.005 0.0001 0.0001"/>')
+            if o.support is None or i in o.support:
+                pairs.append(f'<pair geom1="floor" geom2="piece{i}" condim="3" friction="{mu} {mu} 0.005 0.0001 0.0001"/>')
             pairs.append(f'<pair geom1="pusher" geom2="piece{i}" condim="3" friction="{mp} {mp} 0.005 0.0001 0.0001"/>')
         r = self.pusher_radius
         return f"""<mujoco model="planar_push">
