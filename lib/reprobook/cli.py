@@ -76,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     p_sim.add_argument("out", help="output folder (an interrupted run resumes there)")
     p_sim.add_argument("--surface", default="abs", help="abs (the benchmark's objects) or plywood (its plywood test objects)")
     p_sim.add_argument("--pushes", type=int, default=250, help="pushes per object (default 250)")
-    p_sim.add_argument("--objects", type=int, default=None, help="simulate this many objects, spread over the split "
-                       "(default: all)")
+    p_sim.add_argument("--objects", type=int, default=None, help="simulate this many train and this many test objects "
+                       "(plywood: test objects), spread over the split (default: all)")
     p_sim.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     p_sim.add_argument("--seed", type=int, default=0)
     p_sim.add_argument("--statistics", default=None, metavar="SPLIT_JSON",
                        help="take the normalisation statistics from this split file (default: computed from the "
                        "simulated train objects; for plywood, the real split's)")
+    p_sim.add_argument("--record", default=None, metavar="JSON",
+                       help="add this run's timing (and the machine's description) to the runs of this JSON file")
     p_sim.add_argument("--no-raw", action="store_true", help="write only the benchmark files, not the raw per-push records")
     p_list = sub.add_parser("list", help="list chapters, notebooks and their parameters")
     p_list.add_argument("target", nargs="?", default=None, help="a chapter or notebook (default: all)")
@@ -164,27 +166,53 @@ def _omnipush_sim(args) -> None:
     from .data.omnipush import load_split, read_split
     from .sim.omnipush_pushes import SURFACES, generate_dataset
 
-    if args.surface not in SURFACES:
-        raise ValueError(f"unknown surface {args.surface!r}; valid: {', '.join(SURFACES)}")
-    if args.objects is not None and args.objects < 1:
-        raise ValueError(f"--objects must be a positive number, got {args.objects}")
-    split = load_split() if args.surface == "abs" else load_split("plywood_split", allow_overlap=True)
-    ids = (spread(split.train_keys, args.objects) if args.objects else list(split.train_keys)) if args.surface == "abs" else []
+    surface = args.surface.lower()
+    if surface not in SURFACES:
+        raise ValueError(f"unknown --surface {args.surface!r}; valid: {', '.join(SURFACES)}")
+    for flag, value in (("--objects", args.objects), ("--pushes", args.pushes), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive number, got {value}")
+    if surface == "abs" and not args.statistics and args.pushes * (args.objects or 200) < 2:
+        raise ValueError("one train push cannot give normalisation statistics: simulate more, or give --statistics")
+    split = load_split() if surface == "abs" else load_split("plywood_split", allow_overlap=True)
+    ids = (spread(split.train_keys, args.objects) if args.objects else list(split.train_keys)) if surface == "abs" else []
     ids += spread(split.test_keys, args.objects) if args.objects else list(split.test_keys)
     statistics = None
     if args.statistics:
         statistics = read_split(args.statistics, allow_overlap=True)
-    elif args.surface == "plywood":   # normalised with the ABS statistics, as the official plywood split is
+    elif surface == "plywood":   # normalised with the ABS statistics, as the official plywood split is
         statistics = load_split()
         print("normalising with the real split's statistics (give --statistics <abs folder>/split.json for the "
               "simulated ones)")
     start = time.time()
-    report = generate_dataset(args.out, split, ids, n_pushes=args.pushes, surface=args.surface, seed=args.seed,
+    report = generate_dataset(args.out, split, ids, n_pushes=args.pushes, surface=surface, seed=args.seed,
                               workers=args.workers, raw=not args.no_raw, statistics=statistics)
     print(report.describe())
+    written = read_split(Path(args.out) / "split.json")
     summary = {"objects": len(ids), "simulated": len(report.simulated), "pushes_per_object": args.pushes,
-               "surface": args.surface, "workers": args.workers, "seconds": round(time.time() - start, 1)}
+               "surface": surface, "workers": args.workers, "seconds": round(time.time() - start, 1),
+               "statistics": {k: getattr(written, k).tolist() for k in ("X_mean", "X_std", "y_mean", "y_std")}}
     print(json.dumps(summary))
+    if args.record:
+        import os
+        import platform
+        from datetime import date
+
+        import mujoco
+
+        path = Path(args.record)
+        record = json.loads(path.read_text()) if path.exists() else {
+            "what": "simulating the Omnipush benchmark with `reprobook omnipush-sim` (book/08-omnipush)", "runs": []}
+        flags = [args.out, f"--surface {surface}", f"--pushes {args.pushes}", f"--workers {args.workers}",
+                 f"--seed {args.seed}"] + ([f"--objects {args.objects}"] if args.objects else []) + (
+                 [f"--statistics {args.statistics}"] if args.statistics else []) + (["--no-raw"] if args.no_raw else [])
+        summary.update(command=" ".join(["reprobook omnipush-sim"] + flags), date=date.today().isoformat(),
+                       machine=f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.system()}",
+                       mujoco=mujoco.__version__)
+        record["runs"].append(summary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"recorded in {path}")
 
 
 def _terminate(signum, frame):

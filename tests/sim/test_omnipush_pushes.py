@@ -249,7 +249,7 @@ def test_generate_dataset_writes_readable_files(generated):
     assert report.simulated == ids and report.reused == [] and report.pushes == 3 and report.workers == 1
     names = sorted(p.name for p in folder.iterdir())
     expected = sorted([o + X_SUFFIX for o in ids] + [o + Y_SUFFIX for o in ids] + [o + "_pushes.npz" for o in ids]
-                      + ["split.json"])
+                      + ["simulation.json", "split.json"])
     assert names == expected
     written = read_split(folder / "split.json")
     assert written.train_keys == split.train_keys and written.test_keys == split.test_keys
@@ -375,3 +375,26 @@ def test_generate_dataset_one_train_push_cannot_give_statistics(tmp_path):
 def test_generate_dataset_split_type(tmp_path):
     with pytest.raises(ValueError, match="split must be an OmnipushSplit"):
         generate_dataset(tmp_path, {"train_keys": ["1a1a1a1a"]}, n_pushes=1, progress=False)
+
+
+def test_generate_dataset_refuses_a_folder_of_other_settings(tmp_path):
+    split = tiny_split()
+    generate_dataset(tmp_path, split, objects=["1a2a3a4a"], n_pushes=2, progress=False, statistics=split)
+    manifest = json.loads((tmp_path / "simulation.json").read_text())
+    assert manifest["seed"] == 0 and manifest["surface"] == "abs" and manifest["pushes_per_object"] == 2
+    for kwargs, what in ((dict(seed=1), "seed"), (dict(surface="plywood"), "surface"),
+                         (dict(protocol=PushProtocol(distance=0.05)), "protocol"), (dict(n_pushes=3), "pushes_per_object")):
+        with pytest.raises(ValueError, match=what):
+            generate_dataset(tmp_path, split, objects=["1a2a3a4a"], progress=False, statistics=split,
+                             **{"n_pushes": 2, **kwargs})
+    # the same settings resume
+    report = generate_dataset(tmp_path, split, objects=["1a2a3a4a"], n_pushes=2, progress=False, statistics=split)
+    assert report.reused == ["1a2a3a4a"]
+
+
+def test_generate_dataset_refuses_benchmark_files_without_a_manifest(tmp_path):
+    from reprobook.data.omnipush import write_object
+
+    write_object(tmp_path, "1a2a3a4a", np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="without a simulation.json"):
+        generate_dataset(tmp_path, tiny_split(), objects=["1a2a3a4a"], n_pushes=2, progress=False)

@@ -139,7 +139,7 @@ def test_np_training_and_context_helps(test_tasks):
                               generator=torch.Generator().manual_seed(0), progress=False)
     early, late = early_late(hist)
     assert late < early - 0.2
-    assert set(hist[0]) == {"step", "loss", "nll", "kl"}
+    assert set(hist[0]) == {"step", "loss", "nll", "kl", "lr"}
     r2, r20 = evaluate(model, test_tasks, 2, "np"), evaluate(model, test_tasks, 20, "np")
     assert r20["log_likelihood"] > untrained[20]["log_likelihood"] + 2.0
     assert r20["log_likelihood"] > r2["log_likelihood"]
@@ -209,3 +209,33 @@ def test_bad_inputs(train_tasks):
         maml_adapt(model, torch.zeros(2, 5, 3), torch.zeros(2, 5, 3))
     with pytest.raises(ValueError, match="agree on"):
         TaskSet(torch.zeros(2, 5, 3), torch.zeros(2, 4, 3))
+
+
+def test_noam_lr_is_the_official_adjust_learning_rate():
+    """omnipush_ANP.py: lr = 0.001 * 4000**0.5 * min(step * 4000**-1.5, step**-0.5), step from 1."""
+    import math
+
+    from reprobook.train.meta import noam_lr
+
+    def official(step, warmup_step=4000):
+        return 0.001 * warmup_step ** 0.5 * min(step * warmup_step ** -1.5, step ** -0.5)
+
+    for step in (1, 2, 100, 3999, 4000, 4001, 20_000):
+        assert math.isclose(noam_lr(step), official(step), rel_tol=1e-12)
+    assert math.isclose(noam_lr(4000), 1e-3) and noam_lr(1) < 1e-6 and noam_lr(20_000) < noam_lr(4000)
+    with pytest.raises(ValueError, match="1-based"):
+        noam_lr(0)
+
+
+def test_fit_neural_process_follows_the_noam_schedule():
+    from reprobook.models.neural_process import NeuralProcess
+    from reprobook.train.meta import fit_neural_process, noam_lr
+
+    torch.manual_seed(0)
+    X = torch.randn(4, 12, 3)
+    tasks = TaskSet(X, X.sum(-1, keepdim=True).repeat(1, 1, 3))
+    hist = fit_neural_process(NeuralProcess(hidden=8), tasks, 3, 5, batch_tasks=2, progress=False,
+                              lr_schedule="noam")
+    assert [h["lr"] for h in hist] == [noam_lr(s) for s in range(1, 6)]
+    with pytest.raises(ValueError, match="lr_schedule"):
+        fit_neural_process(NeuralProcess(hidden=8), tasks, 3, 1, progress=False, lr_schedule="cosine")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -441,8 +442,11 @@ def write_object(folder: str | Path, obj_id: str, X, y) -> tuple[Path, Path]:
             raise ValueError(f"{folder} already holds object {obj_id!r} as {other!r} ({other + X_SUFFIX})")
     folder.mkdir(parents=True, exist_ok=True)
     x_path, y_path = folder / (obj_id + X_SUFFIX), folder / (obj_id + Y_SUFFIX)
-    np.save(x_path, X)
-    np.save(y_path, y)
+    for path, array in ((y_path, y), (x_path, X)):   # atomically, X last: a reader never sees half a file
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
     return x_path, y_path
 
 

@@ -57,7 +57,7 @@ def chapter_datasets(chapter: str) -> tuple[str, ...]:
 def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list[StagedFile]:
     """The manifest and every shard of ``name`` under ``data_root`` (the zip-shard layout); for
     ``frost``, the frost pictures of CIFAR-10-C (from the data root, else the installed wheel); for
-    ``splits``, the few-shot class lists."""
+    ``splits``, the few-shot class lists; for ``omnipush``, its split files and real poses."""
     if name == "frost":
         from ..data.corruptions import FROST_FILES, _frost_dir, missing_frost_files
 
@@ -70,6 +70,13 @@ def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list
         else:
             folder = Path(str(_frost_dir()))
         return [StagedFile(folder / f, f"data/frost/{f}", (folder / f).stat().st_size) for f in FROST_FILES]
+    if name == "omnipush":              # the Omnipush split files and the real poses (book/08-omnipush)
+        folder = Path(data_root) / "omnipush"
+        files = [folder / f for f in ("split.json", "plywood_split.json", "object_pose.npy")]
+        missing = [str(p) for p in files if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"the Omnipush files {', '.join(missing)} are missing")
+        return [StagedFile(p, f"data/omnipush/{p.name}", p.stat().st_size) for p in files]
     if name == "splits":                # the few-shot class lists (splits/<benchmark>/<split>.json)
         found = sorted((Path(data_root) / "splits").glob("*/*.json"))
         if not found:

@@ -5,8 +5,8 @@ centre starts on a circle of radius ``start_radius`` around the object's origin,
 ``phi`` drawn uniformly, and moves ``distance`` metres in a straight line in the direction
 ``phi + pi + beta`` (towards the object, off by ``beta`` drawn uniformly in
 ``[-max_offset, max_offset]``) at ``speed``; the simulation continues ``settle`` seconds after the
-pusher stops. Some pushes miss the object, as a fifth to a third of the real ones do
-(:func:`push_outcomes` of the real poses: 36 % move the object less than 1 mm).
+pusher stops. Some pushes miss the object, as many real ones do
+(:func:`push_outcomes` of the real poses: 36 % of them move the object less than 1 mm).
 
 The benchmark's input and output of a push are :func:`reprobook.data.push_records.push_to_benchmark`:
 ``X = (x0, y0, alpha)``, the pusher's start and direction in the object's initial frame, and
@@ -19,8 +19,9 @@ outcomes (book/08-omnipush/01-dataset).
 Every object's pushes come from their own random stream, seeded by ``(seed, canonical id,
 surface)``, so a dataset does not depend on the order or the number of worker processes.
 :func:`generate_dataset` writes the benchmark's per-object files, raw per-push records and a
-``split.json`` with normalisation statistics of the simulated training pushes; an interrupted
-generation resumes where it stopped.
+``split.json`` with normalisation statistics of the simulated training pushes, and records its
+settings in ``simulation.json``; an interrupted generation resumes where it stopped, and a folder
+holding a simulation with other settings (seed, surface, protocol, pushes) is refused.
 """
 from __future__ import annotations
 
@@ -171,6 +172,30 @@ def _done(folder: Path, obj_id: str, n_pushes: int, raw: bool) -> bool:
     return X.shape[0] == n_pushes
 
 
+MANIFEST = "simulation.json"
+
+
+def _claim(folder: Path, settings: dict) -> None:
+    """Record the settings of the simulation in ``folder/simulation.json``, or refuse when the folder
+    already holds a simulation with other settings (resuming is only sound with the same ones)."""
+    path = folder / MANIFEST
+    if path.exists():
+        try:
+            held = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path} is unreadable ({e}); remove the folder or choose another") from None
+        if held != json.loads(json.dumps(settings)):
+            diff = sorted(k for k in set(held) | set(settings) if held.get(k) != json.loads(json.dumps(settings)).get(k))
+            raise ValueError(f"{folder} holds a simulation with other settings ({', '.join(diff)} differ: "
+                             f"{ {k: held.get(k) for k in diff} }); write to another folder")
+        return
+    if any(folder.glob("*" + X_SUFFIX)):
+        raise ValueError(f"{folder} holds benchmark files without a {MANIFEST}: write to another folder")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
 def _generate_one(job) -> tuple[str, float]:
     folder, obj_id, n_pushes, surface, protocol, seed, raw = job
     t0 = time.perf_counter()
@@ -224,8 +249,9 @@ def generate_dataset(folder, split: OmnipushSplit, objects=None, n_pushes: int =
         raise ValueError(f"split must be an OmnipushSplit (reprobook.data.omnipush.load_split), got {type(split).__name__}")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    if not isinstance(n_pushes, int) or isinstance(n_pushes, bool) or n_pushes < 1:
+    if not isinstance(n_pushes, (int, np.integer)) or isinstance(n_pushes, bool) or n_pushes < 1:
         raise ValueError(f"n_pushes must be a positive int, got {n_pushes!r}")
+    n_pushes = int(n_pushes)
     ids = list(split.keys("train")) + [k for k in split.keys("test") if split.key_of(k, "train") is None]
     if objects is not None:
         objects = [objects] if isinstance(objects, str) else list(objects)
@@ -247,6 +273,8 @@ def generate_dataset(folder, split: OmnipushSplit, objects=None, n_pushes: int =
                          "statistics= (e.g. the split of the ABS dataset, as the official plywood split does)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _claim(folder, {"format_version": 1, "surface": surface.name, "friction": surface.friction, "seed": int(seed),
+                    "pushes_per_object": n_pushes, "protocol": asdict(protocol)})
     report = GenerationReport(folder=folder, pushes=n_pushes, workers=workers)
     todo = []
     for o in unique:

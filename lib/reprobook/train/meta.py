@@ -13,7 +13,8 @@ here is our own):
   X[:shift])`` (the remaining pushes, rotated). :func:`split_context` / :func:`sample_context`.
 * ``omnipush_ANP.py``: ``Adam(lr=3e-4)``, 64 objects per batch. (The script then overrides the
   learning rate every step with a Noam warm-up schedule ``adjust_learning_rate``, peak 1e-3 at
-  step 4000; we keep the constant 3e-4 as default -- pass a different ``lr`` if wanted.) The
+  step 4000; we keep the constant 3e-4 as default, and ``lr_schedule="noam"`` gives the official
+  schedule.) The
   official script feeds the collate's *rest* targets to the model; we follow the convention of
   :mod:`reprobook.models.neural_process` (targets contain the context, ``targets="all"``) by
   default and offer ``targets="rest"`` for the official form.
@@ -50,6 +51,7 @@ __all__ = [
     "split_context",
     "sample_context",
     "fit_neural_process",
+    "noam_lr",
     "fit_pooled",
     "maml_adapt",
     "maml_fit",
@@ -59,6 +61,7 @@ __all__ = [
 OFFICIAL_NP_LR = 3e-4       # omnipush_ANP.py: Adam(lr=3e-4)
 OFFICIAL_POOLED_LR = 2e-3   # omnipush_pooldata.py: Adam(lr=2e-3)
 OFFICIAL_BATCH_TASKS = 64   # both scripts: DataLoader(batch_size=64) over objects
+NOAM_WARMUP = 4000          # omnipush_ANP.py: adjust_learning_rate(optimizer, step_num, warmup_step=4000)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,25 +213,41 @@ def _nll(mean: Tensor, std: Tensor, y: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------
 # Neural Process
 # --------------------------------------------------------------------------------------------
+def noam_lr(step: int, peak: float = 1e-3, warmup: int = NOAM_WARMUP) -> float:
+    """The official ``adjust_learning_rate`` (omnipush_ANP.py) at 1-based ``step``:
+    ``peak * warmup**0.5 * min(step * warmup**-1.5, step**-0.5)``: linear warm-up to ``peak`` at
+    ``warmup``, then decay as ``1 / sqrt(step)``."""
+    if step < 1:
+        raise ValueError(f"step is 1-based, got {step!r}")
+    return peak * warmup ** 0.5 * min(step * warmup ** -1.5, step ** -0.5)
+
+
 def fit_neural_process(model: NeuralProcess, tasks, k: int, steps: int, lr: float = OFFICIAL_NP_LR,
                        batch_tasks: int = OFFICIAL_BATCH_TASKS, generator: Optional[torch.Generator] = None,
-                       progress: bool = True, targets: str = "all") -> list[dict]:
+                       progress: bool = True, targets: str = "all", lr_schedule: str = "constant") -> list[dict]:
     """Train a (attentive) NP with Adam on its ELBO loss.
 
     Each step draws ``batch_tasks`` tasks (without replacement), a random shift per task
     (:func:`sample_context`), context = ``k`` consecutive pushes; targets = all ``n`` pushes
     (``targets="all"``, the DeepMind / model-module convention) or the rotated rest
-    (``targets="rest"``, as the official script). Returns ``[{step, loss, nll, kl}, ...]``.
+    (``targets="rest"``, as the official script). ``lr_schedule``: ``"constant"`` (``lr``) or
+    ``"noam"`` (the official script's :func:`noam_lr`, which overrides its Adam's 3e-4 from the
+    first step; ``lr`` is then ignored). Returns ``[{step, loss, nll, kl, lr}, ...]``.
     """
     ts = _as_tasks(tasks)
     _check_k(k, ts.n)
     if targets not in ("all", "rest"):
         raise ValueError(f"targets must be 'all' or 'rest', got {targets!r}")
+    if lr_schedule not in ("constant", "noam"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'noam', got {lr_schedule!r}")
     dev = next(model.parameters()).device
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     history = []
     for step in tqdm(range(steps), desc="np", disable=not progress, leave=False):
+        if lr_schedule == "noam":
+            for group in opt.param_groups:
+                group["lr"] = noam_lr(step + 1)
         idx = _draw_tasks(len(ts), batch_tasks, generator)
         X, y = ts.X[idx].to(dev), ts.y[idx].to(dev)                   # (B, n, d)
         cx, cy, tx, ty = sample_context(X, y, k, generator)
@@ -238,7 +257,8 @@ def fit_neural_process(model: NeuralProcess, tasks, k: int, steps: int, lr: floa
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
-        history.append({"step": step, "loss": out.loss.item(), "nll": out.nll.item(), "kl": out.kl.item()})
+        history.append({"step": step, "loss": out.loss.item(), "nll": out.nll.item(), "kl": out.kl.item(),
+                        "lr": opt.param_groups[0]["lr"]})
     return history
 
 
