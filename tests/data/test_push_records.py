@@ -298,3 +298,11 @@ def test_records_to_benchmark_matches_push_to_benchmark():
         records_to_benchmark([])
     with pytest.raises(ValueError, match="tip_pose has 1 non-finite"):
         push_to_benchmark(trajectory(3, 0), np.array([[0, 0, 0, 0], [1, 0, 0, np.inf]]))
+
+
+def test_missing_records_of_a_symmetric_id_name_each_path_once(tmp_path):
+    from reprobook.data.errors import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError) as err:
+        read_push_records(tmp_path, "1a1a1a1a")
+    assert str(err.value).count("1a1a1a1a_pushes.npz") == 1

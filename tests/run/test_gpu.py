@@ -104,3 +104,42 @@ def test_the_device_script_checks_its_arguments_and_has_a_dry_run():
                  "tar czf /tmp/results-03-hypersphere.tar.gz"):
         assert step in dry.stdout, dry.stdout
     assert not Path("/tmp/stage-x").exists()                   # a dry run touches nothing
+
+
+# the sizes of the real wheels of 08-omnipush's DEVICE_PACKAGES (pip download for cp312, manylinux)
+OMNIPUSH_WHEELS = {"mujoco-3.17.0-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl": 26_654_565,
+                   "absl_py-2.5.1-py3-none-any.whl": 137_673, "etils-1.15.0-py3-none-any.whl": 177_402,
+                   "glfw-2.11.0-py2.py3-none-manylinux_2_28_x86_64.whl": 248_539,
+                   "pyopengl-3.1.10-py3-none-any.whl": 3_194_996}
+
+
+@pytest.fixture
+def omnipush_wheels(tmp_path, monkeypatch):
+    """Sparse stand-ins of the simulator's wheels, as `pip download` leaves them."""
+    folder = tmp_path / "08-omnipush"
+    folder.mkdir()
+    for name, size in OMNIPUSH_WHEELS.items():
+        with open(folder / name, "wb") as fh:
+            fh.truncate(size)
+    monkeypatch.setattr(gpu, "CHAPTER_WHEELS", tmp_path)
+    return folder
+
+
+def test_the_pushing_chapter_carries_the_simulator_with_the_notebook_tools(staged, omnipush_wheels):
+    from reprobook.chapters import omnipush
+
+    assert gpu.chapter_packages("08-omnipush") == omnipush.DEVICE_PACKAGES
+    steps = gpu.plan("08-omnipush", staged, WHEELS)
+    tree = gpu.tree_size()
+    assert all(tree + sum(f.size for f in files) <= gpu.CALL_LIMIT for files in steps)
+    wheels = {f.target for f in steps[0] if f.target.startswith("wheels/")}
+    assert {f"wheels/{n}" for n in OMNIPUSH_WHEELS} <= wheels     # installed with the tools, in call 1
+    targets = {f.target for files in steps for f in files}
+    assert {"data/omnipush/split.json", "data/omnipush/plywood_split.json", "data/omnipush/object_pose.npy"} <= targets
+    assert gpu.chapter_packages("03-hypersphere") == () and gpu.chapter_wheel_files("03-hypersphere") == []
+
+
+def test_missing_device_wheels_say_how_to_get_them(omnipush_wheels):
+    (omnipush_wheels / next(n for n in OMNIPUSH_WHEELS if n.startswith("mujoco"))).unlink()
+    with pytest.raises(FileNotFoundError, match=r"mujoco==3.17.0 are missing.*pip download"):
+        gpu.chapter_wheel_files("08-omnipush", download=False)

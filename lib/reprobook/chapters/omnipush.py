@@ -40,6 +40,8 @@ from ..train.cache import cached, library_digest
 from ..train.meta import TaskSet, evaluate, fit_neural_process, fit_pooled, maml_fit, split_context
 
 DATASETS = ("omnipush",)   # the split files and the real poses a `short` run reads
+# what the device needs beyond the shared wheelhouse: the simulator (requirements.txt's pins)
+DEVICE_PACKAGES = ("mujoco==3.17.0", "absl-py==2.5.1", "etils==1.15.0", "glfw==2.11.0", "PyOpenGL==3.1.10")
 # seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
 # (the simulation runs on its 16 CPU cores: 62,500 pushes at about 10 ms a push per core is about
 # 40 s; the networks are small: a few ms a step)

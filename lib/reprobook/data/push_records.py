@@ -165,7 +165,7 @@ def write_push_records(folder: str | Path, obj_id: str, records: Iterable, surfa
 
 
 def _find(folder: Path, obj_id: str) -> Path:
-    names = rotations(obj_id)
+    names = list(dict.fromkeys(rotations(obj_id)))     # a symmetric id has fewer distinct spellings
     for name in names:
         path = folder / (name + RECORDS_SUFFIX)
         if path.exists():

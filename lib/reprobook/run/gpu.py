@@ -21,6 +21,7 @@ import importlib
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,58 @@ def dataset_files(name: str, data_root: Path, staged_only: bool = False) -> list
     return files
 
 
+#: where the wheels of a chapter's extra device packages (its module's ``DEVICE_PACKAGES``) are
+#: downloaded for the device's Python 3.12 (git-ignored)
+CHAPTER_WHEELS = REPO_ROOT / ".gpu-wheels"
+DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
+
+
+def chapter_packages(chapter: str) -> tuple[str, ...]:
+    """The pinned packages (``name==version``) a chapter needs on the device beyond the shared
+    wheelhouse (its module's ``DEVICE_PACKAGES``; e.g. MuJoCo for 08-omnipush)."""
+    slug = chapter[3:].replace("-", "_")
+    try:
+        module = importlib.import_module(f"reprobook.chapters.{slug}")
+    except ModuleNotFoundError:
+        return ()
+    packages = tuple(getattr(module, "DEVICE_PACKAGES", ()))
+    for spec in packages:
+        if spec.count("==") != 1:
+            raise ValueError(f"reprobook.chapters.{slug}.DEVICE_PACKAGES: {spec!r} is not pinned as name==version")
+    return packages
+
+
+def _wheel_of(folder: Path, spec: str) -> Path | None:
+    name, version = spec.split("==")
+    prefix = f"{name.lower().replace('-', '_')}-{version}-"
+    found = sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(prefix))
+    return found[0] if found else None
+
+
+def chapter_wheel_files(chapter: str, folder: Path | None = None, download: bool = True) -> list[StagedFile]:
+    """The wheels of :func:`chapter_packages` in ``folder`` (default ``.gpu-wheels/<chapter>``),
+    downloaded there with pip for CPython 3.12 on x86-64 Linux when missing (here a package
+    registry is reachable; on the device none is)."""
+    packages = chapter_packages(chapter)
+    if not packages:
+        return []
+    folder = Path(folder) if folder is not None else CHAPTER_WHEELS / chapter
+    missing = [spec for spec in packages if _wheel_of(folder, spec) is None]
+    if missing and download:
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--no-deps",
+                   "--python-version", "3.12", "-d", str(folder)]
+        for platform_tag in DEVICE_PLATFORMS:
+            command += ["--platform", platform_tag]
+        subprocess.run(command + missing, check=False)
+        missing = [spec for spec in packages if _wheel_of(folder, spec) is None]
+    if missing:
+        raise FileNotFoundError(f"the device wheels of {', '.join(missing)} are missing in {folder}: download them with "
+                                f"`pip download --only-binary=:all: --no-deps --python-version 3.12 "
+                                f"--platform {DEVICE_PLATFORMS[0]} -d {folder} {' '.join(missing)}`")
+    return [StagedFile(w, f"wheels/{w.name}", w.stat().st_size) for w in (_wheel_of(folder, s) for s in packages)]
+
+
 def wheel_files(wheels: Path) -> list[StagedFile]:
     found = sorted(wheels.glob("*.whl"))
     if not found:
@@ -117,7 +170,8 @@ def plan(chapter: str, data_root: Path, wheels: Path, tree_bytes: int | None = N
     refs = nbs.resolve(chapter)
     chapter = refs[0].chapter
     budget = CALL_LIMIT - MARGIN - (tree_size() if tree_bytes is None else tree_bytes)
-    files = wheel_files(wheels) + [f for name in chapter_datasets(chapter) for f in dataset_files(name, data_root)]
+    files = (wheel_files(wheels) + chapter_wheel_files(chapter)
+             + [f for name in chapter_datasets(chapter) for f in dataset_files(name, data_root)])
     steps: list[list[StagedFile]] = [[]]
     used = 0
     for f in files:
