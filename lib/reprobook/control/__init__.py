@@ -1,0 +1,2 @@
+"""Sampling-based planning over learned models: the cross-entropy method (CEM)."""
+from .cem import CEMResult, cem
