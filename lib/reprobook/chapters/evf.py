@@ -1,0 +1,360 @@
+"""Chapter 09 (book/09-evf): Experience-embedded Visual Foresight.
+
+Lin, Bauza & Isola, "Experience-Embedded Visual Foresight", CoRL 2019 (arXiv 1911.05071); official
+code yenchenlin/evf-public (TensorFlow 1). An action-conditioned video predictor (SAVP-VAE / CDNA,
+:mod:`reprobook.models.video_prediction`) is conditioned on a 5-d *experience embedding*
+(:mod:`reprobook.models.experience`) of ``K`` other clips (pushes) of the same object, and encoder
+and predictor are meta-trained jointly with Reptile over objects (:mod:`reprobook.train.reptile`,
+meta-batch 8 officially). Baselines: the same predictor without embedding trained on all clips
+pooled, and that baseline fine-tuned on the new object's ``K`` clips.
+
+Official settings (the ``paper`` scale): 64 x 64 RGB, 12 frames of which 2 are context, SAVP VAE with
+L1 loss, KL weight 0.001, lr 1e-3, batch 32, meta-batch 8, 5-d embedding; CDNA widths (32, 64, 128)
+and 10 masks (Finn et al.).
+
+**Ours** (not from the paper or the official code): the clips are simulated pushes of the Omnipush
+objects rendered top-down (:func:`reprobook.sim.push_videos.push_videos`; the real videos cannot be
+downloaded here); ``K = 4`` experience clips per prediction; the step counts; Reptile with a fresh
+Adam inner optimiser (lr = ``lr``), ``inner_steps`` inner steps on fresh batches of the object and
+outer step size ``outer_lr``; the fine-tuning baseline's steps and rate; the scaling of states and
+actions (positions and pusher displacements in decimetres = metres x 10, yaw in radians, so all
+are of order 0.1-1); evaluation with the first ``K`` pushes of a test object as its experience and
+its next ``eval_targets`` pushes as targets, z drawn from the prior.
+
+Notebooks: method (:func:`clips`, :class:`EVF`, :func:`train_evf`, :func:`train_baseline`),
+prediction (:func:`evaluate`, :func:`finetune`), embedding (the encoder's embeddings of the test
+objects), control.
+
+TODO (control notebook): planning with :func:`reprobook.control.cem.cem` over the trained predictors
+(pixel distance of the predicted last frame to a goal image) is not written yet; its CONFIGS entry
+only reserves the sizes and budget.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data import omnipush as op
+from ..eval.video import per_step, psnr, ssim
+from ..models.experience import ExperienceEncoder
+from ..models.video_prediction import CDNAPredictor, video_prediction_loss
+from ..run.scales import configure, require_int
+from ..sim.push_videos import push_videos
+from ..sim.render import Camera
+from ..train import make_generator, resolve_device
+from ..train.cache import cached
+from ..train.reptile import reptile_step
+from .omnipush import spread
+
+DATASETS = ("omnipush",)   # the split file (object ids)
+# seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
+# (rendering is serial on the CPU, about 20 ms a 64 x 64 x 12 clip; clips are rebuilt per notebook)
+SHORT_BUDGET_S = {"method": 150, "prediction": 90, "embedding": 60, "control": 90}
+
+METHODS = ("EVF", "baseline", "fine-tuned")
+#: states and actions are positions (m) and displacements (m) times this (yaw stays in radians)
+POSITION_SCALE = 10.0
+
+_PAPER = dict(image_size=64, extent=0.24, frames=12, context=2, hidden=[32, 64, 128], num_masks=10, latent_dim=8,
+              encoder_widths=[32, 64, 64, 64], embedding_dim=5, experiences=4, kl_weight=0.001, lr=1e-3, batch=32,
+              meta_batch=8, inner_steps=2, outer_lr=1.0, meta_steps=20_000, baseline_steps=40_000,
+              finetune_steps=50, finetune_lr=1e-3, train_objects=None, test_objects=None, pushes=250,
+              eval_targets=20, sim_seed=0, eval_seed=0)
+# one GPU window: a quarter of the train objects, fewer pushes, narrower networks, few steps
+_SHORT = dict(_PAPER, hidden=[16, 32, 64], encoder_widths=[16, 32, 32, 32], train_objects=48, test_objects=16,
+              pushes=32, batch=8, meta_steps=150, baseline_steps=600, finetune_steps=20, eval_targets=12)
+# smoke: tiny everything, the whole pipeline in well under a minute on a CPU
+_SMOKE = dict(_PAPER, image_size=16, frames=6, hidden=[4, 8, 8], num_masks=2, latent_dim=2,
+              encoder_widths=[4, 8, 8, 8], experiences=2, batch=2, meta_batch=2, inner_steps=2,
+              meta_steps=24, baseline_steps=48, finetune_steps=4, train_objects=8, test_objects=4,
+              pushes=6, eval_targets=3)
+
+CONFIGS = {nb: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
+           for nb in ("method", "prediction", "embedding", "control")}
+
+
+def _positive_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def config(notebook: str, scale: str, **overrides):
+    """The configuration of one of this chapter's notebooks at ``scale``, checked."""
+    if notebook not in CONFIGS:
+        raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
+    cfg = configure(CONFIGS[notebook], scale, **overrides)
+    for name in ("train_objects", "test_objects"):
+        if cfg[name] is not None:
+            require_int(name, cfg[name])
+    for name in ("image_size", "frames", "context", "num_masks", "latent_dim", "embedding_dim", "experiences",
+                 "batch", "meta_batch", "inner_steps", "meta_steps", "baseline_steps", "pushes", "eval_targets"):
+        require_int(name, cfg[name])
+    for name in ("finetune_steps", "sim_seed", "eval_seed"):
+        require_int(name, cfg[name], 0)
+    for name in ("extent", "kl_weight", "lr", "outer_lr", "finetune_lr"):
+        _positive_number(name, cfg[name])
+    if cfg.image_size % 4 or cfg.image_size < 16:
+        raise ValueError(f"image_size must be a multiple of 4 and >= 16, got {cfg.image_size}")
+    if cfg.context >= cfg.frames:
+        raise ValueError(f"context = {cfg.context} must be < frames = {cfg.frames} (something to predict)")
+    for name, n in (("hidden", 3), ("encoder_widths", None)):
+        widths = cfg[name]
+        if not isinstance(widths, (list, tuple)) or not widths or (n is not None and len(widths) != n):
+            raise ValueError(f"{name} must be a list of {n or 'some'} positive ints, got {widths!r}")
+        for w in widths:
+            require_int(f"{name} entry", w)
+    if cfg.image_size < 2 ** len(cfg.encoder_widths):
+        raise ValueError(f"image_size {cfg.image_size} is too small for {len(cfg.encoder_widths)} stride-2 convs")
+    if cfg.pushes < cfg.experiences + 1:
+        raise ValueError(f"pushes = {cfg.pushes} must exceed experiences = {cfg.experiences} (a target is needed)")
+    if cfg.experiences + cfg.eval_targets > cfg.pushes:
+        raise ValueError(f"experiences + eval_targets = {cfg.experiences + cfg.eval_targets} exceeds "
+                         f"pushes = {cfg.pushes}")
+    return cfg
+
+
+# --------------------------------------------------------------------------------------- data
+@dataclass
+class Clips:
+    """Rendered pushes of ``N`` objects: ``video`` float32 (N, P, T, 3, S, S) in [0, 1], ``actions``
+    (N, P, T, 4), ``states`` (N, P, T, 3), both scaled by :data:`POSITION_SCALE` (yaw unscaled)."""
+
+    ids: list
+    video: torch.Tensor
+    actions: torch.Tensor
+    states: torch.Tensor
+
+    def __len__(self):
+        return len(self.ids)
+
+    def select(self, obj: int, pushes, device="cpu"):
+        """Clips ``pushes`` (index tensor or list) of object ``obj``: (video, actions, states) on ``device``."""
+        idx = torch.as_tensor(pushes, dtype=torch.long)
+        return tuple(x[obj, idx].to(device) for x in (self.video, self.actions, self.states))
+
+
+def clips(cfg, role: str, progress: bool = False) -> Clips:
+    """The clips of the split's ``role`` ("train" or "test") objects (``train_objects`` /
+    ``test_objects`` of them spread over the split, all when None), ``pushes`` each.
+
+    Memory: float32 clips take 4 T 3 S^2 bytes each (at the paper scale 200 x 250 clips would be
+    about 30 GB: render fewer objects or pushes there)."""
+    if role not in ("train", "test"):
+        raise ValueError(f"role must be 'train' or 'test', got {role!r}")
+    split = op.load_split()
+    keys = spread(split.train_keys if role == "train" else split.test_keys,
+                  cfg.train_objects if role == "train" else cfg.test_objects)
+    cam = Camera(size=cfg.image_size, extent=cfg.extent)
+    videos, acts, sts = [], [], []
+    it = keys
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(keys, desc=f"rendering {role} clips")
+    for k in it:
+        d = push_videos([k], cfg.pushes, n_frames=cfg.frames, camera=cam, seed=cfg.sim_seed)
+        videos.append(torch.from_numpy(np.moveaxis(d["frames"][0], -1, -3).astype(np.float32) / 255.0))
+        a = d["actions"][0] * POSITION_SCALE
+        s = d["states"][0].copy()
+        s[..., :2] *= POSITION_SCALE
+        acts.append(torch.as_tensor(a, dtype=torch.float32))
+        sts.append(torch.as_tensor(s, dtype=torch.float32))
+    return Clips(list(keys), torch.stack(videos), torch.stack(acts), torch.stack(sts))
+
+
+def _data_key(cfg, data: Clips) -> str:
+    blob = json.dumps({"ids": data.ids, "shape": list(data.video.shape), "seed": cfg.sim_seed,
+                       "extent": cfg.extent}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -------------------------------------------------------------------------------------- model
+class EVF(nn.Module):
+    """Experience encoder + CDNA predictor; ``embedding_dim = 0``: no encoder (the baseline)."""
+
+    def __init__(self, image_size=64, hidden=(32, 64, 128), num_masks=10, latent_dim=8, embedding_dim=5,
+                 encoder_widths=(32, 64, 64, 64), context=2, kl_weight=0.001):
+        super().__init__()
+        self.context, self.kl_weight, self.embedding_dim = context, kl_weight, embedding_dim
+        self.encoder = (ExperienceEncoder(image_size=image_size, widths=tuple(encoder_widths),
+                                          embedding_dim=embedding_dim) if embedding_dim else None)
+        self.predictor = CDNAPredictor(image_size=image_size, hidden=tuple(hidden), num_masks=num_masks,
+                                       latent_dim=latent_dim, embedding_dim=embedding_dim)
+
+    @classmethod
+    def from_config(cls, cfg, embedding: bool = True) -> "EVF":
+        return cls(cfg.image_size, cfg.hidden, cfg.num_masks, cfg.latent_dim, cfg.embedding_dim if embedding else 0,
+                   cfg.encoder_widths, cfg.context, cfg.kl_weight)
+
+    def predict(self, experience, frames, actions, states, posterior: bool = False, sample: bool = True) -> dict:
+        """Roll the predictor over ``frames`` (B, T, 3, S, S) from ``context`` frames; ``experience``
+        (B, K, T, 3, S, S) clips of the same object (ignored / may be None without an encoder)."""
+        emb = self.encoder(experience) if self.encoder is not None else None
+        return self.predictor(frames, actions, states, context=self.context, embedding=emb,
+                              posterior=posterior, sample=sample)
+
+    def loss(self, batch) -> torch.Tensor:
+        """SAVP-VAE loss (L1 + kl_weight KL, posterior z) of ``batch`` = (experience, frames, actions, states)."""
+        experience, frames, actions, states = batch
+        out = self.predict(experience, frames, actions, states, posterior=True)
+        return video_prediction_loss(out, frames, kl_weight=self.kl_weight)["loss"]
+
+
+def _task_batch(cfg, data: Clips, obj: int, gen, device):
+    """``batch`` (K experience clips, one target clip) pairs of object ``obj``, the pushes distinct."""
+    P, K = data.video.shape[1], cfg.experiences
+    picks = torch.stack([torch.randperm(P, generator=gen)[:K + 1] for _ in range(cfg.batch)])   # (B, K+1)
+    exp = data.video[obj][picks[:, :K]].to(device)                                              # (B, K, T, 3, S, S)
+    frames, actions, states = data.select(obj, picks[:, K], device)
+    return exp, frames, actions, states
+
+
+def _parts(cfg, *names):
+    return {k: cfg[k] for k in names}
+
+
+_MODEL_KEYS = ("image_size", "frames", "context", "hidden", "num_masks", "latent_dim", "kl_weight", "lr", "batch")
+
+
+def train_evf(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: bool = False):
+    """EVF meta-trained with Reptile: each of ``meta_steps`` steps samples ``meta_batch`` train objects
+    (without replacement), each a task of ``inner_steps`` fresh batches from :func:`_task_batch`.
+    Cached. Returns ``(model, history)`` with history ``{"loss": [mean first inner loss per step]}``."""
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    model = EVF.from_config(cfg).to(dev)
+
+    def fit(m, _checkpoint):
+        gen = make_generator(seed)
+        torch.manual_seed(seed)
+        losses = []
+        steps = range(cfg.meta_steps)
+        if progress:
+            from tqdm import tqdm
+            steps = tqdm(steps, desc="EVF (Reptile)")
+        n = len(data)
+        for _ in steps:
+            objs = torch.randperm(n, generator=gen)[:min(cfg.meta_batch, n)].tolist()
+            tasks = [[_task_batch(cfg, data, o, gen, dev) for _ in range(cfg.inner_steps)] for o in objs]
+            r = reptile_step(m, tasks, inner_steps=cfg.inner_steps, inner_lr=cfg.lr, outer_lr=cfg.outer_lr,
+                             loss_fn=lambda mm, b: mm.loss(b))
+            losses.append(float(np.mean([ls[0] for ls in r["inner_losses"]])))
+        return {"history": {"loss": losses}}
+
+    model, info, _ = cached(model, fit, chapter="09-evf", method="EVF", seed=seed, data=_data_key(cfg, data),
+                            **_parts(cfg, *_MODEL_KEYS, "encoder_widths", "embedding_dim", "experiences",
+                                     "meta_batch", "inner_steps", "outer_lr", "meta_steps"))
+    model.eval()
+    return model, info["history"]
+
+
+def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: bool = False):
+    """The predictor without embedding, Adam on ``batch`` random clips pooled over all train objects,
+    ``baseline_steps`` steps. Cached. Returns ``(model, history)``."""
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    model = EVF.from_config(cfg, embedding=False).to(dev)
+    N, P = data.video.shape[:2]
+
+    def fit(m, _checkpoint):
+        gen = make_generator(seed)
+        torch.manual_seed(seed)
+        opt = torch.optim.Adam(m.parameters(), lr=cfg.lr)
+        losses = []
+        steps = range(cfg.baseline_steps)
+        if progress:
+            from tqdm import tqdm
+            steps = tqdm(steps, desc="baseline")
+        for _ in steps:
+            o = torch.randint(N, (cfg.batch,), generator=gen)
+            p = torch.randint(P, (cfg.batch,), generator=gen)
+            batch = (None,) + tuple(x[o, p].to(dev) for x in (data.video, data.actions, data.states))
+            loss = m.loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return {"history": {"loss": losses}}
+
+    model, info, _ = cached(model, fit, chapter="09-evf", method="baseline", seed=seed, data=_data_key(cfg, data),
+                            **_parts(cfg, *_MODEL_KEYS, "baseline_steps"))
+    model.eval()
+    return model, info["history"]
+
+
+def finetune(model: EVF, experience_clips, steps: int, lr: float, seed: int = 0) -> EVF:
+    """A copy of ``model`` adapted by ``steps`` Adam steps on ``experience_clips`` = (video (K, T, 3, S, S),
+    actions (K, T, 4), states (K, T, 3)): each clip predicted from its own context (all K a batch).
+    ``model`` itself is left unchanged."""
+    require_int("steps", steps, 0)
+    _positive_number("lr", lr)
+    tuned = copy.deepcopy(model)
+    tuned.train()
+    dev = next(tuned.parameters()).device
+    video, actions, states = (x.to(dev) for x in experience_clips)
+    experience = video.unsqueeze(0).expand(video.shape[0], *video.shape) if tuned.encoder is not None else None
+    opt = torch.optim.Adam(tuned.parameters(), lr=lr)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(steps):
+            loss = tuned.loss((experience, video, actions, states))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    tuned.eval()
+    return tuned
+
+
+# --------------------------------------------------------------------------------- evaluation
+def evaluate(cfg, models: dict, data: Clips) -> pd.DataFrame:
+    """PSNR and SSIM per horizon step (``step`` 1 .. frames - context: the frames after the last
+    context frame), mean over test objects and target pushes, per method of ``models`` (keys among
+    :data:`METHODS`; "fine-tuned" is the model to fine-tune per object, normally the baseline). Each
+    test object's experience is its first ``experiences`` pushes, its targets the next ``eval_targets``;
+    z is drawn from the prior, with the same seed for every method."""
+    unknown = sorted(set(models) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    K, c = cfg.experiences, cfg.context
+    window = min(11, cfg.image_size - (1 - cfg.image_size % 2))
+    rows = []
+    for method, model in models.items():
+        dev = next(model.parameters()).device
+        sums = {"PSNR": 0.0, "SSIM": 0.0}
+        for obj in range(len(data)):
+            exp_clips = data.select(obj, range(K), dev)
+            frames, actions, states = data.select(obj, range(K, K + cfg.eval_targets), dev)
+            m = model
+            if method == "fine-tuned":
+                m = finetune(model, exp_clips, cfg.finetune_steps, cfg.finetune_lr, seed=cfg.eval_seed + obj)
+            experience = exp_clips[0].unsqueeze(0).expand(frames.shape[0], *exp_clips[0].shape)
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.eval_seed + obj)
+                out = m.predict(experience if m.encoder is not None else None, frames, actions, states,
+                                posterior=False)
+            pred, target = out["frames_pred"][:, c - 1:].clamp(0, 1), frames[:, c:]
+            sums["PSNR"] = sums["PSNR"] + per_step(psnr, pred, target).double().cpu()
+            sums["SSIM"] = sums["SSIM"] + per_step(ssim, pred, target, window=window).double().cpu()
+        for t in range(cfg.frames - c):
+            rows.append({"method": method, "step": t + 1, "PSNR": float(sums["PSNR"][t]) / len(data),
+                         "SSIM": float(sums["SSIM"][t]) / len(data)})
+    return pd.DataFrame(rows).set_index(["method", "step"])
+
+
+def embeddings(model: EVF, data: Clips) -> pd.DataFrame:
+    """The experience embedding of each object of ``data`` from its first ``min(P, 4)`` pushes, one
+    row per object id (for the embedding notebook)."""
+    if model.encoder is None:
+        raise ValueError("a model without encoder (embedding_dim = 0) has no embeddings")
+    dev = next(model.parameters()).device
+    k = min(data.video.shape[1], 4)
+    with torch.no_grad():
+        z = model.encoder(data.video[:, :k].to(dev)).cpu().numpy()
+    return pd.DataFrame(z, index=pd.Index(data.ids, name="id"), columns=[f"e{i}" for i in range(z.shape[1])])

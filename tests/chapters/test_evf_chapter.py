@@ -1,0 +1,119 @@
+"""The EVF chapter module (book/09-evf) on tiny rendered pushes: configs, clips, training, caching,
+fine-tuning, evaluation."""
+import math
+
+import pytest
+import torch
+
+from reprobook.chapters import evf
+
+TINY = dict(train_objects=3, test_objects=2, pushes=4, experiences=2, eval_targets=2, batch=2, meta_batch=2,
+            inner_steps=1, meta_steps=2, baseline_steps=2, finetune_steps=2)
+
+
+def tiny_cfg(**kw):
+    return evf.config("prediction", "smoke", **{**TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_data(data_root):
+    cfg = tiny_cfg()
+    return cfg, evf.clips(cfg, "train"), evf.clips(cfg, "test")
+
+
+@pytest.fixture
+def model_cache(monkeypatch, tmp_path):
+    import reprobook.train.cache as cache
+
+    monkeypatch.setattr(cache, "CACHE", tmp_path / "models")
+    return tmp_path / "models"
+
+
+@pytest.mark.parametrize("notebook", list(evf.CONFIGS))
+@pytest.mark.parametrize("scale", ["smoke", "short", "paper"])
+def test_every_config_is_valid(notebook, scale):
+    cfg = evf.config(notebook, scale)
+    assert cfg.context < cfg.frames and cfg.experiences + cfg.eval_targets <= cfg.pushes
+
+
+def test_paper_config_holds_the_official_sizes():
+    cfg = evf.config("method", "paper")
+    assert (cfg.image_size, cfg.frames, cfg.context, cfg.embedding_dim) == (64, 12, 2, 5)
+    assert (cfg.kl_weight, cfg.lr, cfg.batch, cfg.meta_batch, cfg.num_masks) == (0.001, 1e-3, 32, 8, 10)
+    assert list(cfg.hidden) == [32, 64, 128] and cfg.pushes == 250 and cfg.train_objects is None
+    assert sum(evf.SHORT_BUDGET_S.values()) <= 420 and set(evf.SHORT_BUDGET_S) == set(evf.CONFIGS)
+
+
+@pytest.mark.parametrize("override, match", [
+    (dict(context=6), "context"),
+    (dict(image_size=18), "multiple of 4"),
+    (dict(experiences=6), "pushes"),
+    (dict(eval_targets=5), "exceeds"),
+    (dict(hidden=[4, 8]), "hidden"),
+    (dict(lr=0), "lr"),
+    (dict(kl_weight=float("nan")), "kl_weight"),
+    (dict(meta_batch=0), "meta_batch"),
+    (dict(batch=True), "batch"),
+    (dict(nonsense=1), "unknown parameter"),
+])
+def test_bad_overrides_are_value_errors(override, match):
+    with pytest.raises(ValueError, match=match):
+        evf.config("method", "smoke", **override)
+
+
+def test_unknown_notebook_and_role():
+    with pytest.raises(ValueError, match="unknown notebook"):
+        evf.config("nope", "smoke")
+    with pytest.raises(ValueError, match="role"):
+        evf.clips(tiny_cfg(), "validation")
+
+
+def test_clips_shapes_and_scaling(tiny_data):
+    cfg, train, test = tiny_data
+    S = cfg.image_size
+    assert train.video.shape == (3, 4, cfg.frames, 3, S, S) and train.video.dtype == torch.float32
+    assert train.actions.shape == (3, 4, cfg.frames, 4) and train.states.shape == (3, 4, cfg.frames, 3)
+    assert test.video.shape[0] == 2 and len(train.ids) == 3 and not set(train.ids) & set(test.ids)
+    assert 0 <= train.video.min() and train.video.max() <= 1
+    assert train.actions.abs().max() < 5 and torch.isfinite(train.states).all()
+
+
+def test_baseline_model_has_no_encoder():
+    cfg = tiny_cfg()
+    assert evf.EVF.from_config(cfg, embedding=False).encoder is None
+    assert evf.EVF.from_config(cfg).encoder is not None
+
+
+def test_training_is_finite_and_cached(tiny_data, model_cache):
+    cfg, train, _ = tiny_data
+    m1, h1 = evf.train_evf(cfg, train, device="cpu")
+    b1, hb1 = evf.train_baseline(cfg, train, device="cpu")
+    assert len(h1["loss"]) == cfg.meta_steps and len(hb1["loss"]) == cfg.baseline_steps
+    assert all(math.isfinite(v) for v in h1["loss"] + hb1["loss"])
+    files = sorted(model_cache.glob("*.pt"))
+    assert len(files) == 2
+    m2, h2 = evf.train_evf(cfg, train, device="cpu")
+    b2, _ = evf.train_baseline(cfg, train, device="cpu")
+    assert sorted(model_cache.glob("*.pt")) == files and h2 == h1
+    for a, b in ((m1, m2), (b1, b2)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_evaluate_and_finetune(tiny_data, model_cache):
+    cfg, train, test = tiny_data
+    model, _ = evf.train_evf(cfg, train, device="cpu")
+    base, _ = evf.train_baseline(cfg, train, device="cpu")
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = evf.finetune(base, test.select(0, range(cfg.experiences)), steps=2, lr=1e-3)
+    assert any(not torch.equal(before[k], v) for k, v in tuned.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    df = evf.evaluate(cfg, {"EVF": model, "baseline": base, "fine-tuned": base}, test)
+    steps = cfg.frames - cfg.context
+    assert list(df.index.names) == ["method", "step"] and len(df) == 3 * steps
+    assert list(df.loc["EVF"].index) == list(range(1, steps + 1))
+    assert df.notna().all().all() and all(math.isfinite(v) for v in df.to_numpy().ravel())
+    assert ((df["SSIM"] <= 1) & (df["SSIM"] > -1)).all()
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    with pytest.raises(ValueError, match="unknown method"):
+        evf.evaluate(cfg, {"MAML": base}, test)
