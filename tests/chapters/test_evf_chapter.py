@@ -117,3 +117,112 @@ def test_evaluate_and_finetune(tiny_data, model_cache):
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
     with pytest.raises(ValueError, match="unknown method"):
         evf.evaluate(cfg, {"MAML": base}, test)
+
+
+# ------------------------------------------------------------------------------------ control
+def control_cfg(**kw):
+    return evf.config("control", "smoke", **{**TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def control_obj(data_root):
+    from reprobook.data import omnipush as op
+
+    return op.load_split().test_keys[0]
+
+
+def test_control_config():
+    for scale in ("smoke", "short", "paper"):
+        cfg = evf.config("control", scale)
+        assert cfg.success_radius == 0.01 and 1 <= cfg.elites <= cfg.samples
+    assert (evf.config("control", "paper").samples, evf.config("control", "paper").elites) == (100, 10)
+    with pytest.raises(ValueError, match="elites"):
+        control_cfg(samples=2, elites=3)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        evf.config("method", "smoke", samples=4)
+
+
+def test_push_from_action_bounds_and_mapping():
+    import numpy as np
+
+    p = evf.PROTOCOL
+    start, d = evf.push_from_action([0.0, 0.0])
+    assert np.allclose(start, [p.start_radius, 0]) and math.isclose(abs(d), math.pi)   # towards the origin
+    start, d = evf.push_from_action([0.5, 0.0])
+    assert np.allclose(start, [0, p.start_radius]) and math.isclose(d, -math.pi / 2)
+    start, d = evf.push_from_action([0.5, 1.0])
+    assert math.isclose(d, -math.pi / 2 + p.max_offset)
+    for a in ([-1, -1], [1, 1], [0.3, -0.7]):
+        start, d = evf.push_from_action(a)
+        assert math.isclose(float(np.linalg.norm(start)), p.start_radius) and -math.pi <= d < math.pi
+    for bad in ([1.5, 0], [0, -1.01], [0.0], [float("nan"), 0]):
+        with pytest.raises(ValueError):
+            evf.push_from_action(bad)
+
+
+def test_execute_moves_the_object(control_obj):
+    import numpy as np
+
+    cfg = control_cfg()
+    pose = np.array([0.1, -0.2, 0.7])
+    new, clip = evf.execute(control_obj, pose, [0.25, 0.0], cfg)
+    S = cfg.image_size
+    assert clip["frames"].shape == (cfg.frames, S, S, 3) and clip["frames"].dtype == np.uint8
+    assert np.linalg.norm(new[:2] - pose[:2]) > 0.005 and np.all(np.isfinite(new))
+    assert np.allclose(clip["states"][0], pose, atol=1e-6) and np.allclose(clip["states"][-1][:2], new[:2])
+    # the same push from the origin, rotated and shifted: the simulation is in the object frame
+    new0, _ = evf.execute(control_obj, [0, 0, 0], [0.25, 0.0], cfg)
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    assert np.allclose(new[:2], pose[:2] + np.array([[c, -s], [s, c]]) @ new0[:2], atol=1e-9)
+
+
+def test_plan_batches_samples_and_stays_in_bounds(control_obj, monkeypatch):
+    import numpy as np
+
+    cfg = control_cfg()
+    torch.manual_seed(0)
+    model = evf.EVF.from_config(cfg)
+    batches = []
+    predict = model.predict
+
+    def counting(experience, frames, *args, **kw):
+        batches.append((frames.shape[0], None if experience is None else experience.shape[0]))
+        return predict(experience, frames, *args, **kw)
+
+    monkeypatch.setattr(model, "predict", counting)
+    exp = torch.rand(cfg.experiences, cfg.frames, 3, cfg.image_size, cfg.image_size)
+    pose = np.array([0.0, 0.0, 0.3])
+    goal = evf.goal_image(control_obj, [0.02, 0.0, 0.3], pose, cfg)
+    a, res = evf.plan(model, exp, control_obj, pose, goal, cfg, torch.Generator().manual_seed(0))
+    assert a.shape == (2,) and bool((a.abs() <= 1).all())
+    assert batches == [(cfg.samples, cfg.samples)] * cfg.iterations
+    assert len(res.history) == cfg.iterations and math.isfinite(res.best_cost)
+
+
+def test_plan_minimises_a_given_cost():
+    cfg = control_cfg(samples=64, elites=8, iterations=6)
+    target = torch.tensor([0.4, -0.6])
+    calls = []
+
+    def cost(actions):
+        calls.append(actions.shape[0])
+        return ((actions - target) ** 2).sum(1)
+
+    a, res = evf.plan(None, None, None, [0, 0, 0], None, cfg, torch.Generator().manual_seed(1), cost_fn=cost)
+    assert calls == [64] * 6 and torch.allclose(a.float(), target, atol=0.05)
+
+
+def test_control_and_random_trials(control_obj):
+    import numpy as np
+
+    cfg = control_cfg(samples=4, elites=2, iterations=1)
+    torch.manual_seed(0)
+    model = evf.EVF.from_config(cfg, embedding=False)
+    start, goal = [0.0, 0.0, 0.0], [0.03, 0.0, 0.2]
+    r = evf.control_trial(model, None, control_obj, start, goal, cfg, torch.Generator().manual_seed(0), pushes=2)
+    b = evf.random_action_trial(control_obj, start, goal, cfg, torch.Generator().manual_seed(0), pushes=2)
+    for out in (r, b):
+        assert math.isfinite(out["position_error"]) and 0 <= out["angle_error"] <= math.pi
+        assert isinstance(out["success"], bool) and out["success"] == (out["position_error"] < 0.01)
+        assert out["final_pose"].shape == (3,) and len(out["actions"]) == 2
+        assert all(np.all(np.abs(a) <= 1) for a in out["actions"])

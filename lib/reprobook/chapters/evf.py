@@ -25,9 +25,18 @@ Notebooks: method (:func:`clips`, :class:`EVF`, :func:`train_evf`, :func:`train_
 prediction (:func:`evaluate`, :func:`finetune`), embedding (the encoder's embeddings of the test
 objects), control.
 
-TODO (control notebook): planning with :func:`reprobook.control.cem.cem` over the trained predictors
-(pixel distance of the predicted last frame to a goal image) is not written yet; its CONFIGS entry
-only reserves the sizes and budget.
+Control (the control notebook; visual MPC as in the paper's Sec. 5.3, the details **ours**): a push
+is parameterised by a 2-d action ``a`` in ``[-1, 1]^2`` (:func:`push_from_action`: start angle
+``phi = pi a[0]`` on the protocol's start circle, heading offset ``beta = max_offset a[1]``, so a
+uniform ``a`` is the dataset's push distribution). :func:`plan` runs :func:`reprobook.control.cem.cem`
+over ``a`` (``samples`` / ``elites`` / ``iterations`` of the config, initial mean 0 and std
+``cem_std``); a candidate's cost is the squared pixel distance of the predictor's last predicted
+frame to a goal image, the predictor fed ``context`` frames rendered at the current pose with the
+pusher on its nominal path, that path as actions and the current pose as states (all candidates one
+batch). :func:`execute` simulates the chosen push from the object's world pose and renders it with
+the data's camera centred on the object's start position; :func:`control_trial` plans and executes
+``pushes`` times and scores the final pose against the goal (success: position error below
+``success_radius``, 1 cm); :func:`random_action_trial` is the random-action baseline.
 """
 from __future__ import annotations
 
@@ -42,13 +51,17 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..control.cem import cem
 from ..data import omnipush as op
 from ..eval.video import per_step, psnr, ssim
 from ..models.experience import ExperienceEncoder
 from ..models.video_prediction import CDNAPredictor, video_prediction_loss
 from ..run.scales import configure, require_int
+from ..sim.omnipush_objects import omnipush_object
+from ..sim.omnipush_pushes import SURFACES, PushProtocol
 from ..sim.push_videos import push_videos
-from ..sim.render import Camera
+from ..sim.pushing import PushResult, PushSimulator
+from ..sim.render import Camera, render_frame, render_push
 from ..train import make_generator, resolve_device
 from ..train.cache import cached
 from ..train.reptile import reptile_step
@@ -78,7 +91,12 @@ _SMOKE = dict(_PAPER, image_size=16, frames=6, hidden=[4, 8, 8], num_masks=2, la
               pushes=6, eval_targets=3)
 
 CONFIGS = {nb: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
-           for nb in ("method", "prediction", "embedding", "control")}
+           for nb in ("method", "prediction", "embedding")}
+# control: CEM sizes of the public implementation (100 samples, 10 elites, 3 iterations); the initial
+# std over the action box and the 1 cm success radius are ours
+_CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radius=0.01)
+CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 8, "elites": 2, "iterations": 2}),
+                      "short": dict(_SHORT, **_CONTROL), "paper": dict(_PAPER, **_CONTROL)}
 
 
 def _positive_number(name, value):
@@ -115,6 +133,13 @@ def config(notebook: str, scale: str, **overrides):
         raise ValueError(f"image_size {cfg.image_size} is too small for {len(cfg.encoder_widths)} stride-2 convs")
     if cfg.pushes < cfg.experiences + 1:
         raise ValueError(f"pushes = {cfg.pushes} must exceed experiences = {cfg.experiences} (a target is needed)")
+    if "samples" in cfg:   # the control notebook
+        for name in ("samples", "elites", "iterations"):
+            require_int(name, cfg[name])
+        for name in ("cem_std", "success_radius"):
+            _positive_number(name, cfg[name])
+        if cfg.elites > cfg.samples:
+            raise ValueError(f"elites = {cfg.elites} must be <= samples = {cfg.samples}")
     if cfg.experiences + cfg.eval_targets > cfg.pushes:
         raise ValueError(f"experiences + eval_targets = {cfg.experiences + cfg.eval_targets} exceeds "
                          f"pushes = {cfg.pushes}")
@@ -358,3 +383,225 @@ def embeddings(model: EVF, data: Clips) -> pd.DataFrame:
     with torch.no_grad():
         z = model.encoder(data.video[:, :k].to(dev)).cpu().numpy()
     return pd.DataFrame(z, index=pd.Index(data.ids, name="id"), columns=[f"e{i}" for i in range(z.shape[1])])
+
+
+# ------------------------------------------------------------------------------------ control
+#: the push protocol and surface of the data (:func:`reprobook.sim.push_videos.push_videos` defaults)
+PROTOCOL = PushProtocol()
+SURFACE = "abs"
+
+
+def _wrap(angle):
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def _check_action(a) -> np.ndarray:
+    a = np.asarray(a.detach().cpu() if torch.is_tensor(a) else a, dtype=np.float64)
+    if a.shape != (2,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"an action must be a finite (2,) array, got {a!r}")
+    if np.any(np.abs(a) > 1 + 1e-9):
+        raise ValueError(f"an action must lie in [-1, 1]^2, got {a.tolist()}")
+    return np.clip(a, -1.0, 1.0)
+
+
+def _check_pose(pose) -> np.ndarray:
+    p = np.asarray(pose, dtype=np.float64)
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        raise ValueError(f"a pose must be a finite (x, y, yaw) array, got {pose!r}")
+    return p
+
+
+def push_from_action(a, protocol: PushProtocol = PROTOCOL) -> tuple[np.ndarray, float]:
+    """The push of action ``a`` in ``[-1, 1]^2``, in the object's frame: the pusher centre's start
+    ``(2,)`` (m) at angle ``phi = pi a[0]`` on the circle of radius ``protocol.start_radius`` and the
+    direction (rad, in ``[-pi, pi)``) ``phi + pi + beta`` with ``beta = protocol.max_offset a[1]``
+    (towards the object's origin when ``a[1] = 0``). The dataset draws ``phi`` and ``beta``
+    uniformly (:func:`reprobook.sim.omnipush_pushes.sample_pushes`), i.e. ``a`` uniform in the box."""
+    a = _check_action(a)
+    phi, beta = math.pi * a[0], protocol.max_offset * a[1]
+    start = protocol.start_radius * np.array([math.cos(phi), math.sin(phi)])
+    return start, float(_wrap(phi + math.pi + beta))
+
+
+_SIMULATORS: dict = {}
+
+
+def _simulator(obj_id: str, protocol: PushProtocol, surface: str):
+    key = (obj_id, protocol, surface)
+    if key not in _SIMULATORS:
+        obj = omnipush_object(obj_id, support=protocol.support)
+        _SIMULATORS[key] = (obj, PushSimulator(obj, SURFACES[surface], pusher_radius=protocol.pusher_radius,
+                                               pusher_friction=protocol.pusher_friction))
+    return _SIMULATORS[key]
+
+
+def _camera(cfg, pose) -> Camera:
+    """The data's camera, centred on the position of ``pose`` (the data's objects start at the origin)."""
+    return Camera(size=cfg.image_size, extent=cfg.extent, center=(float(pose[0]), float(pose[1])))
+
+
+def _to_world(rows: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """``(T, 4)`` rows ``[t, x, y, yaw]`` in the frame of ``pose`` -> the world."""
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    out = rows.copy()
+    out[:, 1] = pose[0] + c * rows[:, 1] - s * rows[:, 2]
+    out[:, 2] = pose[1] + s * rows[:, 1] + c * rows[:, 2]
+    out[:, 3] = rows[:, 3] + pose[2]
+    return out
+
+
+def execute(obj_id: str, pose, a, cfg, protocol: PushProtocol = PROTOCOL, surface: str = SURFACE):
+    """Push the object ``obj_id`` resting at the world pose ``pose`` = (x, y, yaw) with action ``a``.
+
+    The push is simulated in the object's frame, as the data's are (:func:`push_from_action`, pusher
+    starting on the start circle, no approach), without tracking noise (the true outcome), and
+    transformed to the world. Returns ``(new_pose (3,), clip)``: ``clip`` is
+    :func:`reprobook.sim.render.render_push` of the world push (``frames`` uint8 ``(frames, S, S, 3)``,
+    ``states``, ``actions``, ``times``) seen by the data's camera centred on ``pose``'s position."""
+    pose = _check_pose(pose)
+    start, direction = push_from_action(a, protocol)
+    obj, sim = _simulator(obj_id, protocol, surface)
+    r = protocol.pusher_radius
+    u = np.array([math.cos(direction), math.sin(direction)])
+    push = sim.push(start + r * u, direction, distance=protocol.distance, speed=protocol.speed, approach=0.0,
+                    settle=protocol.settle)
+    op_w, tip_w = _to_world(push.object_pose, pose), _to_world(push.tip_pose, pose)
+    world = PushResult(object_pose=op_w, tip_pose=tip_w, delta=op_w[-1, 1:] - op_w[0, 1:], max_lift=push.max_lift)
+    clip = render_push(obj, world, n_frames=cfg.frames, camera=_camera(cfg, pose), pusher_radius=r)
+    new_pose = np.array([op_w[-1, 1], op_w[-1, 2], _wrap(op_w[-1, 3])])
+    return new_pose, clip
+
+
+def _nominal_path(a, pose: np.ndarray, cfg, protocol: PushProtocol) -> np.ndarray:
+    """The pusher centre ``(frames, 2)`` (world, m) of action ``a`` from ``pose`` at the frame times, on
+    its nominal path: straight from the start at ``speed`` for ``distance``, then at rest (``settle``)."""
+    start, direction = push_from_action(a, protocol)
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    rot = np.array([[c, -s], [s, c]])
+    u = np.array([math.cos(direction), math.sin(direction)])
+    duration = protocol.distance / protocol.speed
+    times = np.linspace(0.0, duration + protocol.settle, cfg.frames)
+    travel = protocol.speed * np.minimum(times, duration)                          # (T,)
+    return pose[:2] + (start[None, :] + travel[:, None] * u[None, :]) @ rot.T
+
+
+def _to_tensor_image(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.moveaxis(frame, -1, -3).astype(np.float32) / 255.0)
+
+
+def _candidate_inputs(actions: torch.Tensor, obj, pose: np.ndarray, cfg, protocol: PushProtocol):
+    """Model inputs of candidate actions ``(B, 2)``: frames ``(B, T, 3, S, S)`` (the ``context`` frames
+    rendered with the object at ``pose`` and the pusher on its nominal path, the rest copies of the
+    last context frame, which the predictor does not read), actions ``(B, T, 4)`` and states
+    ``(B, T, 3)``, positions relative to the camera centre (``pose``'s position) and scaled by
+    :data:`POSITION_SCALE`, as in the data."""
+    cam = _camera(cfg, pose)
+    c, T = cfg.context, cfg.frames
+    frames, acts = [], []
+    for a in actions.detach().cpu().numpy():
+        path = _nominal_path(np.clip(a, -1, 1), pose, cfg, protocol)           # (T, 2) world
+        ctx = [_to_tensor_image(render_frame(obj, pose, path[k], cam, protocol.pusher_radius)) for k in range(c)]
+        frames.append(torch.stack(ctx + [ctx[-1]] * (T - c)))
+        rel = path - pose[:2]
+        step = np.zeros_like(rel)
+        step[:-1] = rel[1:] - rel[:-1]
+        acts.append(torch.as_tensor(np.concatenate([rel, step], axis=1) * POSITION_SCALE, dtype=torch.float32))
+    B = actions.shape[0]
+    states = torch.tensor([0.0, 0.0, float(pose[2])]).expand(B, T, 3)
+    return torch.stack(frames), torch.stack(acts), states
+
+
+def plan(model: EVF, experience, obj_id: str, pose, goal_image, cfg, generator: torch.Generator | None = None,
+         protocol: PushProtocol = PROTOCOL, cost_fn=None):
+    """The action in ``[-1, 1]^2`` of the push from ``pose`` whose predicted outcome looks most like
+    ``goal_image``: CEM (mean 0, std ``cem_std``, ``samples`` / ``elites`` / ``iterations``, clipped
+    to the box) on the cost ``sum((goal - predicted last frame)^2)`` over pixels and channels.
+
+    Each iteration's ``samples`` candidates are one batch through ``model.predict`` (prior z; no
+    gradients): the ``context`` frames are rendered at ``pose`` with the pusher on the candidate's
+    nominal path (:func:`_nominal_path`: the straight line at the frame times; the object is drawn
+    at rest, which the real context frames nearly are), the actions are that path and the states
+    ``pose`` repeated, **an approximation**: the predictor reads the states of the context frames
+    only and the object has hardly moved in them. ``experience`` is ``(K, T, 3, S, S)`` clips of the
+    object (``None`` for a model without encoder); ``goal_image`` ``(3, S, S)`` float in [0, 1] or
+    ``(S, S, 3)`` uint8 seen by the camera centred on ``pose``. ``cost_fn`` (actions ``(B, 2)`` ->
+    ``(B,)``) replaces the model's cost (a seam for tests). Returns ``(action (2,), CEMResult)``."""
+    pose = _check_pose(pose)
+    if cost_fn is None:
+        obj, _ = _simulator(obj_id, protocol, SURFACE)
+        dev = next(model.parameters()).device
+        goal = goal_image
+        if isinstance(goal, np.ndarray):
+            goal = _to_tensor_image(goal) if goal.dtype == np.uint8 else torch.as_tensor(goal, dtype=torch.float32)
+        goal = goal.to(dev, torch.float32)
+        S = cfg.image_size
+        if goal.shape != (3, S, S):
+            raise ValueError(f"goal_image must be (3, {S}, {S}) float or ({S}, {S}, 3) uint8, got {tuple(goal.shape)}")
+        exp = None if model.encoder is None else torch.as_tensor(experience).to(dev)
+
+        def cost_fn(actions):
+            frames, acts, states = (x.to(dev) for x in _candidate_inputs(actions, obj, pose, cfg, protocol))
+            e = None if exp is None else exp.unsqueeze(0).expand(actions.shape[0], *exp.shape)
+            out = model.predict(e, frames, acts, states, posterior=False)
+            last = out["frames_pred"][:, -1].clamp(0, 1)
+            return ((last - goal) ** 2).flatten(1).sum(1).to(actions.device)
+
+    with torch.random.fork_rng(devices=[]):   # z from the prior: seeded by the generator
+        torch.manual_seed(int(torch.randint(2 ** 31 - 1, (1,), generator=generator)))
+        was_training = model.training if model is not None else False
+        if model is not None:
+            model.eval()
+        try:
+            res = cem(cost_fn, torch.zeros(2), cfg.cem_std, samples=cfg.samples, elites=cfg.elites,
+                      iterations=cfg.iterations, lower=-1.0, upper=1.0, generator=generator)
+        finally:
+            if model is not None:
+                model.train(was_training)
+    return res.best.clamp(-1, 1), res
+
+
+def goal_image(obj_id: str, goal_pose, camera_pose, cfg, protocol: PushProtocol = PROTOCOL) -> torch.Tensor:
+    """The goal ``(3, S, S)`` float: the object at ``goal_pose``, no pusher, seen by the data's camera
+    centred on ``camera_pose``'s position."""
+    obj, _ = _simulator(obj_id, protocol, SURFACE)
+    return _to_tensor_image(render_frame(obj, _check_pose(goal_pose), None, _camera(cfg, _check_pose(camera_pose)),
+                                         protocol.pusher_radius))
+
+
+def _score(final: np.ndarray, goal: np.ndarray, cfg, actions: list) -> dict:
+    pos = float(np.linalg.norm(final[:2] - goal[:2]))
+    return {"final_pose": final, "position_error": pos, "angle_error": float(abs(_wrap(final[2] - goal[2]))),
+            "success": bool(pos < cfg.success_radius), "actions": actions}
+
+
+def _trial(choose, obj_id, start_pose, goal_pose, cfg, pushes, protocol):
+    require_int("pushes", pushes)
+    pose, goal = _check_pose(start_pose), _check_pose(goal_pose)
+    actions = []
+    for _ in range(pushes):
+        a = choose(pose)
+        actions.append(np.asarray(a, dtype=np.float64))
+        pose, _ = execute(obj_id, pose, a, cfg, protocol)
+    return _score(pose, goal, cfg, actions)
+
+
+def control_trial(model: EVF, experience, obj_id: str, start_pose, goal_pose, cfg,
+                  generator: torch.Generator | None = None, pushes: int = 1, protocol: PushProtocol = PROTOCOL) -> dict:
+    """Push ``obj_id`` from ``start_pose`` towards ``goal_pose`` (world poses): ``pushes`` times, render
+    the goal image (the object at ``goal_pose``, no pusher; with the camera of the coming push,
+    centred on the current position), :func:`plan` and :func:`execute`. Returns ``final_pose``,
+    ``position_error`` (m), ``angle_error`` (rad, wrapped, in [0, pi]), ``success``
+    (position error < ``success_radius``) and the executed ``actions``."""
+    def choose(pose):
+        a, _ = plan(model, experience, obj_id, pose, goal_image(obj_id, goal_pose, pose, cfg, protocol), cfg,
+                    generator, protocol)
+        return a.numpy()
+    return _trial(choose, obj_id, start_pose, goal_pose, cfg, pushes, protocol)
+
+
+def random_action_trial(obj_id: str, start_pose, goal_pose, cfg, generator: torch.Generator | None = None,
+                        pushes: int = 1, protocol: PushProtocol = PROTOCOL) -> dict:
+    """The baseline of :func:`control_trial`: each push's action uniform in ``[-1, 1]^2`` (the data's
+    push distribution), the same result dict."""
+    return _trial(lambda pose: (2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1).numpy(),
+                  obj_id, start_pose, goal_pose, cfg, pushes, protocol)
