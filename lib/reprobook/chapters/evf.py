@@ -57,10 +57,10 @@ from ..eval.video import per_step, psnr, ssim
 from ..models.experience import ExperienceEncoder
 from ..models.video_prediction import CDNAPredictor, video_prediction_loss
 from ..run.scales import configure, require_int
-from ..sim.omnipush_objects import omnipush_object
-from ..sim.omnipush_pushes import SURFACES, PushProtocol
+from ..data.push_records import wrap_angle
+from ..sim.omnipush_pushes import PushProtocol, protocol_simulator, push_geometry, push_once
 from ..sim.push_videos import push_videos
-from ..sim.pushing import PushResult, PushSimulator
+from ..sim.pushing import PushResult
 from ..sim.render import Camera, render_frame, render_push
 from ..train import make_generator, resolve_device
 from ..train.cache import cached
@@ -391,10 +391,6 @@ PROTOCOL = PushProtocol()
 SURFACE = "abs"
 
 
-def _wrap(angle):
-    return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
 def _check_action(a) -> np.ndarray:
     a = np.asarray(a.detach().cpu() if torch.is_tensor(a) else a, dtype=np.float64)
     if a.shape != (2,) or not np.all(np.isfinite(a)):
@@ -418,9 +414,8 @@ def push_from_action(a, protocol: PushProtocol = PROTOCOL) -> tuple[np.ndarray, 
     (towards the object's origin when ``a[1] = 0``). The dataset draws ``phi`` and ``beta``
     uniformly (:func:`reprobook.sim.omnipush_pushes.sample_pushes`), i.e. ``a`` uniform in the box."""
     a = _check_action(a)
-    phi, beta = math.pi * a[0], protocol.max_offset * a[1]
-    start = protocol.start_radius * np.array([math.cos(phi), math.sin(phi)])
-    return start, float(_wrap(phi + math.pi + beta))
+    start, direction = push_geometry(math.pi * a[0], protocol.max_offset * a[1], protocol)
+    return start, float(direction)
 
 
 _SIMULATORS: dict = {}
@@ -429,9 +424,8 @@ _SIMULATORS: dict = {}
 def _simulator(obj_id: str, protocol: PushProtocol, surface: str):
     key = (obj_id, protocol, surface)
     if key not in _SIMULATORS:
-        obj = omnipush_object(obj_id, support=protocol.support)
-        _SIMULATORS[key] = (obj, PushSimulator(obj, SURFACES[surface], pusher_radius=protocol.pusher_radius,
-                                               pusher_friction=protocol.pusher_friction))
+        sim = protocol_simulator(obj_id, surface, protocol)
+        _SIMULATORS[key] = (sim.obj, sim)
     return _SIMULATORS[key]
 
 
@@ -462,13 +456,11 @@ def execute(obj_id: str, pose, a, cfg, protocol: PushProtocol = PROTOCOL, surfac
     start, direction = push_from_action(a, protocol)
     obj, sim = _simulator(obj_id, protocol, surface)
     r = protocol.pusher_radius
-    u = np.array([math.cos(direction), math.sin(direction)])
-    push = sim.push(start + r * u, direction, distance=protocol.distance, speed=protocol.speed, approach=0.0,
-                    settle=protocol.settle)
+    push = push_once(sim, start, direction, protocol)
     op_w, tip_w = _to_world(push.object_pose, pose), _to_world(push.tip_pose, pose)
     world = PushResult(object_pose=op_w, tip_pose=tip_w, delta=op_w[-1, 1:] - op_w[0, 1:], max_lift=push.max_lift)
     clip = render_push(obj, world, n_frames=cfg.frames, camera=_camera(cfg, pose), pusher_radius=r)
-    new_pose = np.array([op_w[-1, 1], op_w[-1, 2], _wrap(op_w[-1, 3])])
+    new_pose = np.array([op_w[-1, 1], op_w[-1, 2], wrap_angle(op_w[-1, 3])])
     return new_pose, clip
 
 
@@ -570,7 +562,7 @@ def goal_image(obj_id: str, goal_pose, camera_pose, cfg, protocol: PushProtocol 
 
 def _score(final: np.ndarray, goal: np.ndarray, cfg, actions: list) -> dict:
     pos = float(np.linalg.norm(final[:2] - goal[:2]))
-    return {"final_pose": final, "position_error": pos, "angle_error": float(abs(_wrap(final[2] - goal[2]))),
+    return {"final_pose": final, "position_error": pos, "angle_error": float(abs(wrap_angle(final[2] - goal[2]))),
             "success": bool(pos < cfg.success_radius), "actions": actions}
 
 

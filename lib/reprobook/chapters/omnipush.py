@@ -34,7 +34,8 @@ from ..data.push_records import records_to_benchmark
 from ..models.neural_process import MLPBaseline, NeuralProcess, attentive_np
 from ..run.scales import configure, require_int
 from ..sim.omnipush_objects import SIDE_SHAPES, WEIGHTS, mass_properties, object_pieces
-from ..sim.omnipush_pushes import PushProtocol, generate_dataset, push_outcomes, simulate_object
+from ..sim.omnipush_pushes import (PushProtocol, generate_dataset, protocol_simulator, push_once, push_outcomes,
+                                   simulate_object)
 from ..train import make_generator, resolve_device
 from ..train.cache import cached, library_digest
 from ..train.meta import TaskSet, evaluate, fit_neural_process, fit_pooled, maml_fit, split_context
@@ -214,14 +215,7 @@ def calibration(cfg, protocols: dict | None = None, seed: int = 0) -> tuple[pd.D
 
 def example_push(obj_id: str, start=(0.078, 0.01), direction: float = math.pi, protocol: PushProtocol = PushProtocol()):
     """One simulated push of ``obj_id`` from ``start`` (m, object frame) in ``direction`` (rad)."""
-    from ..sim.omnipush_objects import omnipush_object
-    from ..sim.pushing import ABS, PushSimulator
-
-    sim = PushSimulator(omnipush_object(obj_id, support=protocol.support), ABS, pusher_radius=protocol.pusher_radius,
-                        pusher_friction=protocol.pusher_friction)
-    u = np.array([math.cos(direction), math.sin(direction)])
-    return sim.push(np.asarray(start) + protocol.pusher_radius * u, direction, distance=protocol.distance,
-                    speed=protocol.speed, approach=0.0, settle=protocol.settle)
+    return push_once(protocol_simulator(obj_id, "abs", protocol), start, direction, protocol)
 
 
 # --------------------------------------------------------------------------- simulated benchmark

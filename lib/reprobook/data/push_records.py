@@ -43,7 +43,7 @@ from .errors import CorruptDataError, DataNotFoundError
 from .omnipush import parse_object_id, rotations
 
 __all__ = ["FORMAT_VERSION", "RECORDS_SUFFIX", "RECORD_KEYS", "PushRecord", "records_file",
-           "write_push_records", "read_push_records", "wrap_angle", "push_to_benchmark",
+           "write_push_records", "read_push_records", "wrap_angle", "relative_pose", "push_to_benchmark",
            "records_to_benchmark"]
 
 #: the version of the ``.npz`` layout this module writes and reads
@@ -295,14 +295,20 @@ def push_to_benchmark(object_pose, tip_pose) -> tuple[np.ndarray, np.ndarray]:
     """
     rec = PushRecord(object_pose, tip_pose)
     obj, tip = rec.object_pose, rec.tip_pose
-    p0, th0 = obj[0, 1:3], obj[0, 3]
+    return relative_pose(obj[0], tip[0]), relative_pose(obj[0], obj[-1])
+
+
+def relative_pose(origin, pose) -> np.ndarray:
+    """Pose rows ``[t, x, y, yaw]`` ``(..., 4)`` expressed in the frame of ``origin`` rows (same
+    shape, or broadcastable): ``(R(-th0) (p - p0), wrap(yaw - th0))``, float64 ``(..., 3)``."""
+    origin, pose = np.asarray(origin, dtype=np.float64), np.asarray(pose, dtype=np.float64)
+    if origin.shape[-1:] != (4,) or pose.shape[-1:] != (4,):
+        raise ValueError(f"origin and pose must be [t, x, y, yaw] rows (..., 4), got {origin.shape} and {pose.shape}")
+    th0 = origin[..., 3]
     c, s = np.cos(th0), np.sin(th0)
-    to_local = np.array([[c, s], [-s, c]])            # R(-th0)
-    start = to_local @ (tip[0, 1:3] - p0)
-    move = to_local @ (obj[-1, 1:3] - p0)
-    X = np.array([start[0], start[1], wrap_angle(tip[0, 3] - th0)], dtype=np.float64)
-    y = np.array([move[0], move[1], wrap_angle(obj[-1, 3] - th0)], dtype=np.float64)
-    return X, y
+    to_local = np.stack([np.stack([c, s], -1), np.stack([-s, c], -1)], -2)          # R(-th0) (..., 2, 2)
+    xy = (to_local @ (pose[..., 1:3] - origin[..., 1:3])[..., None])[..., 0]       # (..., 2)
+    return np.concatenate([xy, wrap_angle(pose[..., 3] - th0)[..., None]], axis=-1)
 
 
 def records_to_benchmark(records: Iterable) -> tuple[np.ndarray, np.ndarray]:

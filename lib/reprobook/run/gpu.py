@@ -42,13 +42,20 @@ class StagedFile:
     size: int
 
 
+def _chapter_module(chapter: str):
+    """``reprobook.chapters.<slug>`` of ``NN-slug``, or None when there is none."""
+    try:
+        return importlib.import_module(f"reprobook.chapters.{chapter[3:].replace('-', '_')}")
+    except ModuleNotFoundError:
+        return None
+
+
 def chapter_datasets(chapter: str) -> tuple[str, ...]:
     """The datasets a chapter's default parameters read (its module's ``DATASETS``)."""
     slug = chapter[3:].replace("-", "_")
-    try:
-        module = importlib.import_module(f"reprobook.chapters.{slug}")
-    except ModuleNotFoundError:
-        raise ValueError(f"chapter {chapter} has no module reprobook.chapters.{slug}") from None
+    module = _chapter_module(chapter)
+    if module is None:
+        raise ValueError(f"chapter {chapter} has no module reprobook.chapters.{slug}")
     datasets = getattr(module, "DATASETS", None)
     if not datasets:
         raise ValueError(f"reprobook.chapters.{slug} does not declare DATASETS (the datasets its notebooks read)")
@@ -107,15 +114,11 @@ DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 def chapter_packages(chapter: str) -> tuple[str, ...]:
     """The pinned packages (``name==version``) a chapter needs on the device beyond the shared
     wheelhouse (its module's ``DEVICE_PACKAGES``; e.g. MuJoCo for 08-omnipush)."""
-    slug = chapter[3:].replace("-", "_")
-    try:
-        module = importlib.import_module(f"reprobook.chapters.{slug}")
-    except ModuleNotFoundError:
-        return ()
+    module = _chapter_module(chapter)
     packages = tuple(getattr(module, "DEVICE_PACKAGES", ()))
     for spec in packages:
         if spec.count("==") != 1:
-            raise ValueError(f"reprobook.chapters.{slug}.DEVICE_PACKAGES: {spec!r} is not pinned as name==version")
+            raise ValueError(f"{module.__name__}.DEVICE_PACKAGES: {spec!r} is not pinned as name==version")
     return packages
 
 

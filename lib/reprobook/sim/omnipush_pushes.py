@@ -38,11 +38,11 @@ import numpy as np
 
 from ..data.omnipush import (OmnipushSplit, X_SUFFIX, Y_SUFFIX, canonical_id, parse_object_id, read_object,
                              write_object, write_split)
-from ..data.push_records import records_file, records_to_benchmark, write_push_records
+from ..data.push_records import records_file, records_to_benchmark, relative_pose, wrap_angle, write_push_records
 from .omnipush_objects import SUPPORTS, omnipush_object
 from .pushing import ABS, PLYWOOD, PushResult, PushSimulator, Surface
 
-__all__ = ["PushProtocol", "SURFACES", "sample_pushes", "simulate_object", "generate_dataset",
+__all__ = ["PushProtocol", "SURFACES", "sample_pushes", "push_geometry", "push_once", "protocol_simulator", "simulate_object", "generate_dataset",
            "GenerationReport", "push_outcomes", "normalisation_statistics"]
 
 #: surfaces by name
@@ -113,9 +113,31 @@ def sample_pushes(n: int, rng: np.random.Generator, protocol: PushProtocol = Pus
     u = rng.random((n, 2))                           # one row per push: n pushes are a prefix of n + m
     phi = -math.pi + 2 * math.pi * u[:, 0]
     beta = protocol.max_offset * (2 * u[:, 1] - 1)
-    start = protocol.start_radius * np.c_[np.cos(phi), np.sin(phi)]
-    direction = (phi + math.pi + beta + math.pi) % (2 * math.pi) - math.pi
-    return start, direction
+    return push_geometry(phi, beta, protocol)
+
+
+def push_geometry(phi, beta, protocol: PushProtocol = PushProtocol()) -> tuple[np.ndarray, np.ndarray]:
+    """The pusher's start ``(..., 2)`` on the start circle at angle ``phi`` and its direction ``(...,)``
+    in ``[-pi, pi)``, ``beta`` off the line to the object's origin (module docstring)."""
+    phi, beta = np.asarray(phi, dtype=np.float64), np.asarray(beta, dtype=np.float64)
+    start = protocol.start_radius * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+    return start, wrap_angle(phi + math.pi + beta)
+
+
+def protocol_simulator(obj_id: str, surface="abs", protocol: PushProtocol = PushProtocol()) -> PushSimulator:
+    """The simulator of the Omnipush object ``obj_id`` on ``surface`` with the protocol's pusher and support."""
+    return PushSimulator(omnipush_object(obj_id, support=protocol.support), _surface(surface),
+                         pusher_radius=protocol.pusher_radius, pusher_friction=protocol.pusher_friction)
+
+
+def push_once(sim: PushSimulator, start, direction: float, protocol: PushProtocol = PushProtocol()) -> PushResult:
+    """One push of the protocol by ``sim``: the pusher's centre starts at ``start`` (m, the object
+    at the origin) and travels ``protocol.distance`` in ``direction``; no tracking noise."""
+    u = np.array([math.cos(direction), math.sin(direction)])
+    # push() starts the pusher's centre at contact_point - (approach + r) u: with approach 0
+    # and contact_point = start + r u it starts at `start` and travels `distance`
+    return sim.push(np.asarray(start, dtype=np.float64) + protocol.pusher_radius * u, float(direction),
+                    distance=protocol.distance, speed=protocol.speed, approach=0.0, settle=protocol.settle)
 
 
 def _tracked(push: PushResult, rng: np.random.Generator, protocol: PushProtocol) -> PushResult:
@@ -131,16 +153,8 @@ def _tracked(push: PushResult, rng: np.random.Generator, protocol: PushProtocol)
 
 def _run_pushes(sim: PushSimulator, starts: np.ndarray, directions: np.ndarray, protocol: PushProtocol,
                 noise_seed: list[int]) -> list[PushResult]:
-    out = []
-    r = protocol.pusher_radius
-    for i, ((sx, sy), a) in enumerate(zip(starts, directions)):
-        u = np.array([math.cos(a), math.sin(a)])
-        # push() starts the pusher's centre at contact_point - (approach + r) u: with approach 0
-        # and contact_point = start + r u it starts at `start` and travels `distance`
-        push = sim.push(np.array([sx, sy]) + r * u, float(a), distance=protocol.distance, speed=protocol.speed,
-                        approach=0.0, settle=protocol.settle)
-        out.append(_tracked(push, np.random.default_rng(noise_seed + [i]), protocol))   # one stream per push
-    return out
+    return [_tracked(push_once(sim, start, a, protocol), np.random.default_rng(noise_seed + [i]), protocol)
+            for i, (start, a) in enumerate(zip(starts, directions))]                  # one noise stream per push
 
 
 def simulate_object(obj_id: str, n_pushes: int = 250, surface="abs", protocol: PushProtocol = PushProtocol(),
@@ -156,8 +170,7 @@ def simulate_object(obj_id: str, n_pushes: int = 250, surface="abs", protocol: P
     surface = _surface(surface)
     rng = _object_rng(obj_id, surface, seed)
     starts, directions = sample_pushes(n_pushes, rng, protocol)
-    sim = PushSimulator(omnipush_object(obj_id, support=protocol.support), surface, pusher_radius=protocol.pusher_radius,
-                        pusher_friction=protocol.pusher_friction)
+    sim = protocol_simulator(obj_id, surface, protocol)
     return _run_pushes(sim, starts, directions, protocol, _object_key(obj_id, surface, seed) + [1])
 
 
@@ -167,10 +180,7 @@ def push_outcomes(object_pose_start: np.ndarray, object_pose_end: np.ndarray) ->
     s, e = np.asarray(object_pose_start, np.float64), np.asarray(object_pose_end, np.float64)
     if s.ndim != 2 or s.shape[1] != 4 or s.shape != e.shape:
         raise ValueError(f"start and end must be (n, 4) arrays of the same shape, got {s.shape} and {e.shape}")
-    c, sn = np.cos(s[:, 3]), np.sin(s[:, 3])
-    d = e[:, 1:3] - s[:, 1:3]
-    dth = (e[:, 3] - s[:, 3] + math.pi) % (2 * math.pi) - math.pi
-    return np.c_[c * d[:, 0] + sn * d[:, 1], -sn * d[:, 0] + c * d[:, 1], dth]
+    return relative_pose(s, e)
 
 
 def normalisation_statistics(ys_and_xs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
