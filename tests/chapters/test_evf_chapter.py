@@ -8,7 +8,7 @@ import torch
 from reprobook.chapters import evf
 
 TINY = dict(train_objects=3, test_objects=2, pushes=4, experiences=2, eval_targets=2, batch=2, meta_batch=2,
-            inner_steps=1, meta_steps=2, baseline_steps=2, finetune_steps=2)
+            inner_steps=1, steps=4, finetune_steps=2)
 
 
 def tiny_cfg(**kw):
@@ -16,9 +16,27 @@ def tiny_cfg(**kw):
 
 
 @pytest.fixture(scope="module")
-def tiny_data(data_root):
+def tiny_data(data_root, tmp_path_factory):
+    import reprobook.train.cache as cache
+
     cfg = tiny_cfg()
-    return cfg, evf.clips(cfg, "train"), evf.clips(cfg, "test")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache, "CACHE", tmp_path_factory.mktemp("clips"))
+        return cfg, evf.clips(cfg, "train"), evf.clips(cfg, "test")
+
+
+def test_clips_are_rendered_once(data_root, model_cache, monkeypatch):
+    cfg = tiny_cfg(train_objects=2, pushes=3, experiences=1, eval_targets=1)
+    first = evf.clips(cfg, "train")
+    assert len(list(model_cache.glob("clips-*.pt"))) == 1
+    def render_again(*args, **kwargs):
+        raise RuntimeError("rendered again")
+
+    monkeypatch.setattr(evf, "push_videos", render_again)
+    again = evf.clips(cfg, "train")
+    assert again.ids == first.ids and torch.equal(again.video, first.video) and torch.equal(again.states, first.states)
+    with pytest.raises(RuntimeError, match="rendered again"):   # other settings: rendered anew
+        evf.clips(tiny_cfg(train_objects=2, pushes=3, experiences=1, eval_targets=1, sim_seed=1), "train")
 
 
 @pytest.fixture
@@ -39,20 +57,26 @@ def test_every_config_is_valid(notebook, scale):
 def test_paper_config_holds_the_official_sizes():
     cfg = evf.config("method", "paper")
     assert (cfg.image_size, cfg.frames, cfg.context, cfg.embedding_dim) == (64, 12, 2, 5)
-    assert (cfg.kl_weight, cfg.lr, cfg.batch, cfg.meta_batch, cfg.num_masks) == (0.001, 1e-3, 32, 8, 10)
-    assert list(cfg.hidden) == [32, 64, 128] and cfg.pushes == 250 and cfg.train_objects is None
+    # evf-public README: debug.json (ngf 4, L1, KL 0.001, lr 1e-3) with batch_size=8; train_evf.py:
+    # meta_batch_size 8, exp_size 5, inner_iters 1, meta_step_size 1; SAVP: 4 CDNA transforms, 100k steps
+    assert (cfg.kl_weight, cfg.lr, cfg.batch, cfg.meta_batch, cfg.num_masks) == (0.001, 1e-3, 8, 8, 4)
+    assert (cfg.experiences, cfg.inner_steps, cfg.outer_lr, cfg.steps, cfg.pixel_loss) == (5, 1, 1.0, 100_000, "l1")
+    assert list(cfg.hidden) == [4, 8, 16] and cfg.pushes == 250 and cfg.train_objects is None
+    assert evf.meta_steps(cfg) == 12_500
     assert sum(evf.SHORT_BUDGET_S.values()) <= 420 and set(evf.SHORT_BUDGET_S) == set(evf.CONFIGS)
 
 
 @pytest.mark.parametrize("override, match", [
-    (dict(context=6), "context"),
+    (dict(context=8), "context"),
     (dict(image_size=18), "multiple of 4"),
     (dict(experiences=6), "pushes"),
-    (dict(eval_targets=5), "exceeds"),
+    (dict(eval_targets=8), "exceeds"),
     (dict(hidden=[4, 8]), "hidden"),
     (dict(lr=0), "lr"),
     (dict(kl_weight=float("nan")), "kl_weight"),
     (dict(meta_batch=0), "meta_batch"),
+    (dict(steps=3), "one meta-step"),
+    (dict(pixel_loss="l3"), "pixel_loss"),
     (dict(batch=True), "batch"),
     (dict(nonsense=1), "unknown parameter"),
 ])
@@ -71,10 +95,14 @@ def test_unknown_notebook_and_role():
 def test_clips_shapes_and_scaling(tiny_data):
     cfg, train, test = tiny_data
     S = cfg.image_size
-    assert train.video.shape == (3, 4, cfg.frames, 3, S, S) and train.video.dtype == torch.float32
+    assert train.video.shape == (3, 4, cfg.frames, S, S, 3) and train.video.dtype == torch.uint8
+    video, actions, states = train.select(1, [0, 2])
+    assert video.shape == (2, cfg.frames, 3, S, S) and video.dtype == torch.float32
+    assert torch.equal(video, train.video[1, [0, 2]].permute(0, 1, 4, 2, 3).float() / 255)
+    assert torch.equal(actions, train.actions[1, [0, 2]]) and torch.equal(states, train.states[1, [0, 2]])
     assert train.actions.shape == (3, 4, cfg.frames, 4) and train.states.shape == (3, 4, cfg.frames, 3)
     assert test.video.shape[0] == 2 and len(train.ids) == 3 and not set(train.ids) & set(test.ids)
-    assert 0 <= train.video.min() and train.video.max() <= 1
+    assert train.video.max() > train.video.min()
     assert train.actions.abs().max() < 5 and torch.isfinite(train.states).all()
 
 
@@ -88,7 +116,8 @@ def test_training_is_finite_and_cached(tiny_data, model_cache):
     cfg, train, _ = tiny_data
     m1, h1 = evf.train_evf(cfg, train, device="cpu")
     b1, hb1 = evf.train_baseline(cfg, train, device="cpu")
-    assert len(h1["loss"]) == cfg.meta_steps and len(hb1["loss"]) == cfg.baseline_steps
+    assert len(h1["loss"]) == evf.meta_steps(cfg) == 2 and len(hb1["loss"]) == cfg.steps
+    assert h1["step"] == [2, 4] and hb1["step"] == [1, 2, 3, 4]   # matched: as many optimizer steps
     assert all(math.isfinite(v) for v in h1["loss"] + hb1["loss"])
     files = sorted(model_cache.glob("*.pt"))
     assert len(files) == 2

@@ -55,7 +55,8 @@ def test_output_shapes_and_range(posterior, sample):
     assert out["states_pred"].shape == (B, T - 1, SD)
     assert out["z_mu"].shape == out["z_logvar"].shape == (B, T - 1, 2)
     assert out["kernels"].shape == (B, T - 1, 3, 5, 5)
-    assert out["masks"].shape == (B, T - 1, 4, S, S)
+    assert out["masks"].shape == (B, T - 1, 3 + 3, S, S)     # previous, first, scratch + 3 CDNA
+    assert m.num_sources == 6
     assert out["kl"].shape == () and torch.isfinite(out["kl"])
     if not posterior:
         assert out["kl"] == 0 and (out["z_mu"] == 0).all() and (out["z_logvar"] == 0).all()
@@ -75,9 +76,11 @@ def test_actions_of_length_t_minus_1_accepted():
 def test_official_defaults_shapes():
     m = CDNAPredictor()
     assert (m.image_size, m.channels, m.action_dim, m.state_dim, m.latent_dim) == (64, 3, 4, 3, 8)
-    assert m.hidden == (32, 64, 128) and m.num_masks == 10 and m.kernel == 5 and m.embedding_dim == 0
-    assert m.mask_head.out_channels == 11
-    assert m.kernel_head.out_features == 10 * 25 and m.kernel_head.in_features == 128 * 16 * 16
+    # SAVP: ngf 32, num_transformed_images 4, prev_image_background, first_image_background,
+    # generate_scratch_image
+    assert m.hidden == (32, 64, 128) and m.num_masks == 4 and m.kernel == 5 and m.embedding_dim == 0
+    assert m.first_image_background and m.scratch_image and m.mask_head.out_channels == 7
+    assert m.kernel_head.out_features == 4 * 25 and m.kernel_head.in_features == 128 * 16 * 16
 
 
 def test_kernels_and_masks_normalised():
@@ -129,7 +132,7 @@ def test_shift_kernel_translates_and_is_per_example():
 
 
 def test_model_with_identity_kernels_copies_previous_frame():
-    m = make()
+    m = make(first_image_background=False, scratch_image=False)     # Finn et al.'s sources only
     with torch.no_grad():
         m.kernel_head.weight.zero_()
         m.kernel_head.bias.copy_(delta_logits(1, 3, 5).flatten())
@@ -139,6 +142,28 @@ def test_model_with_identity_kernels_copies_previous_frame():
     torch.testing.assert_close(out["frames_pred"][:, 0], f[:, 0], rtol=0, atol=1e-6)
     torch.testing.assert_close(out["frames_pred"][:, 1], f[:, 1], rtol=0, atol=1e-6)
     torch.testing.assert_close(out["frames_pred"][:, 2], f[:, 2], rtol=0, atol=1e-6)
+
+
+def test_first_frame_and_scratch_sources():
+    """SAVP's extra sources: masks all on the first-frame source reproduce frame 0 at every step;
+    all on the scratch image give the sigmoid of its head (in (0, 1)), whatever the kernels."""
+    f, a, s = clip()
+    for index, name in ((1, "first"), (2, "scratch")):
+        m = make()
+        with torch.no_grad():
+            m.mask_head.weight.zero_()
+            bias = torch.full((m.num_sources,), -200.0)
+            bias[index] = 200.0
+            m.mask_head.bias.copy_(bias)
+        out = m(f, a, s, context=2, posterior=False, sample=False)["frames_pred"]
+        if name == "first":
+            torch.testing.assert_close(out, f[:, :1].expand_as(out), rtol=0, atol=1e-6)
+        else:
+            assert out.min() > 0 and out.max() < 1 and not torch.allclose(out, f[:, :1].expand_as(out))
+    m = make(first_image_background=False, scratch_image=False)
+    assert m.num_sources == 4 and m.scratch_head is None
+    with pytest.raises(ValueError, match="first frame"):
+        make().step(f[:, 0], torch.zeros(B, make().cond_dim), None)
 
 
 # ------------------------------------------------------------------ causality

@@ -131,6 +131,34 @@ def test_fresh_inner_optimizer_per_task():
     torch.testing.assert_close(model.weight.detach(), (Wa + Wb) / 2, atol=1e-12, rtol=0)
 
 
+def test_persistent_optimizer_carries_its_state_across_tasks_and_steps():
+    # evf-public: one Adam whose moments survive the reset of the parameters to theta. With
+    # momentum SGD (mu) the closed form is: task 1 from theta with v = g1; task 2 from theta with
+    # v = mu g1 + g2; the next meta-step's task starts with that velocity again.
+    model = linear()
+    W0, b0 = params(model)
+    lr, mu = 0.1, 0.9
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=mu)
+    t1, t2 = data(seed=1), data(seed=2)
+    reptile_step(model, [[t1], [t2]], 1, lr, 1.0, mse, optimizer=opt)
+    g1W, g1b = grad_linear(W0, b0, *t1)
+    g2W, g2b = grad_linear(W0, b0, *t2)
+    vW, vb = mu * g1W + g2W, mu * g1b + g2b
+    W1 = W0 + ((-lr * g1W) + (-lr * vW)) / 2
+    b1 = b0 + ((-lr * g1b) + (-lr * vb)) / 2
+    torch.testing.assert_close(model.weight.detach(), W1, atol=1e-12, rtol=0)
+    torch.testing.assert_close(model.bias.detach(), b1, atol=1e-12, rtol=0)
+    reptile_step(model, [[t1]], 1, lr, 1.0, mse, optimizer=opt)          # second meta-step, same optimizer
+    g3W, g3b = grad_linear(W1, b1, *t1)
+    torch.testing.assert_close(model.weight.detach(), W1 - lr * (mu * vW + g3W), atol=1e-12, rtol=0)
+    torch.testing.assert_close(model.bias.detach(), b1 - lr * (mu * vb + g3b), atol=1e-12, rtol=0)
+    # an optimizer over other parameters is refused
+    with pytest.raises(ValueError, match="exactly the model's trainable parameters"):
+        reptile_step(model, [[t1]], 1, lr, 1.0, mse, optimizer=torch.optim.SGD(linear().parameters(), lr=lr))
+    with pytest.raises(ValueError, match="torch.optim.Optimizer"):
+        reptile_step(model, [[t1]], 1, lr, 1.0, mse, optimizer="adam")
+
+
 def test_buffers_and_frozen_parameters_untouched():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).double().train()

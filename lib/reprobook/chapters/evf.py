@@ -8,18 +8,24 @@ and predictor are meta-trained jointly with Reptile over objects (:mod:`reproboo
 meta-batch 8 officially). Baselines: the same predictor without embedding trained on all clips
 pooled, and that baseline fine-tuned on the new object's ``K`` clips.
 
-Official settings (the ``paper`` scale): 64 x 64 RGB, 12 frames of which 2 are context, SAVP VAE with
-L1 loss, KL weight 0.001, lr 1e-3, batch 32, meta-batch 8, 5-d embedding; CDNA widths (32, 64, 128)
-and 10 masks (Finn et al.).
+Official settings (the ``paper`` scale; evf-public's README runs ``train_evf.py`` and, for the
+baseline, SAVP's ``train.py`` with ``hparams/bair_action_free/ours_vae_l1/debug.json`` and
+``batch_size=8``): 64 x 64 RGB, 12 frames of which 2 are context, SAVP VAE with L1 loss, KL weight
+0.001, lr 1e-3, batch 8, generator width ``ngf`` 4 (ConvLSTM widths 4, 8, 16), SAVP's 4 CDNA
+transforms plus previous-frame, first-frame and scratch-image sources, 100k optimizer steps (SAVP's
+``max_steps``); Reptile with meta-batch 8 objects, 1 inner step, outer step 1.0 and one Adam whose
+state persists, so EVF takes ``100k / 8`` meta-steps: the same number of optimizer steps as the
+baseline; 5 experience clips; 5-d embedding.
 
 **Ours** (not from the paper or the official code): the clips are simulated pushes of the Omnipush
 objects rendered top-down (:func:`reprobook.sim.push_videos.push_videos`; the real videos cannot be
-downloaded here); ``K = 4`` experience clips per prediction; the step counts; Reptile with a fresh
-Adam inner optimiser (lr = ``lr``), ``inner_steps`` inner steps on fresh batches of the object and
-outer step size ``outer_lr``; the fine-tuning baseline's steps and rate; the scaling of states and
-actions (positions and pusher displacements in decimetres = metres x 10, yaw in radians, so all
-are of order 0.1-1); evaluation with the first ``K`` pushes of a test object as its experience and
-its next ``eval_targets`` pushes as targets, z drawn from the prior.
+downloaded here); the experience is ``experiences`` *other* pushes of the object (the paper's
+description; the released code embeds the first and last frame of the clip being predicted); no
+scheduled sampling (SAVP feeds ground truth with a probability decaying over training: we always
+feed the model's own predictions after the context); the fine-tuning baseline's steps and rate; the
+scaling of states and actions (positions and pusher displacements in decimetres = metres x 10, yaw
+in radians, so all are of order 0.1-1); evaluation with the first ``K`` pushes of a test object as its
+experience and its next ``eval_targets`` pushes as targets, z drawn from the prior.
 
 Notebooks: method (:func:`clips`, :class:`EVF`, :func:`train_evf`, :func:`train_baseline`),
 prediction (:func:`evaluate`, :func:`finetune`), embedding (the encoder's embeddings of the test
@@ -59,11 +65,13 @@ from ..models.video_prediction import CDNAPredictor, video_prediction_loss
 from ..run.scales import configure, require_int
 from ..data.push_records import wrap_angle
 from ..sim.omnipush_pushes import PushProtocol, protocol_simulator, push_geometry, push_once
-from ..sim.push_videos import push_videos
+from ..sim.push_videos import push_videos, to_float_video
 from ..sim.pushing import PushResult
 from ..sim.render import Camera, render_frame, render_push
 from ..train import make_generator, resolve_device
-from ..train.cache import cached
+from ..train import cache as _cache
+from ..train.cache import cached, library_digest
+from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.reptile import reptile_step
 from .omnipush import spread
 
@@ -76,19 +84,19 @@ METHODS = ("EVF", "baseline", "fine-tuned")
 #: states and actions are positions (m) and displacements (m) times this (yaw stays in radians)
 POSITION_SCALE = 10.0
 
-_PAPER = dict(image_size=64, extent=0.24, frames=12, context=2, hidden=[32, 64, 128], num_masks=10, latent_dim=8,
-              encoder_widths=[32, 64, 64, 64], embedding_dim=5, experiences=4, kl_weight=0.001, lr=1e-3, batch=32,
-              meta_batch=8, inner_steps=2, outer_lr=1.0, meta_steps=20_000, baseline_steps=40_000,
-              finetune_steps=50, finetune_lr=1e-3, train_objects=None, test_objects=None, pushes=250,
-              eval_targets=20, sim_seed=0, eval_seed=0)
-# one GPU window: a quarter of the train objects, fewer pushes, narrower networks, few steps
-_SHORT = dict(_PAPER, hidden=[16, 32, 64], encoder_widths=[16, 32, 32, 32], train_objects=48, test_objects=16,
-              pushes=32, batch=8, meta_steps=150, baseline_steps=600, finetune_steps=20, eval_targets=12)
-# smoke: tiny everything, the whole pipeline in well under a minute on a CPU
-_SMOKE = dict(_PAPER, image_size=16, frames=6, hidden=[4, 8, 8], num_masks=2, latent_dim=2,
-              encoder_widths=[4, 8, 8, 8], experiences=2, batch=2, meta_batch=2, inner_steps=2,
-              meta_steps=24, baseline_steps=48, finetune_steps=4, train_objects=8, test_objects=4,
-              pushes=6, eval_targets=3)
+# the official run (README of evf-public): hparams/bair_action_free/ours_vae_l1/debug.json (ngf 4, L1,
+# KL 0.001, lr 1e-3) with batch_size=8, SAVP's max_steps 100k and num_transformed_images 4,
+# train_evf.py's meta_batch_size 8, exp_size 5, inner_iters 1, meta_step_size 1.0
+_PAPER = dict(image_size=64, extent=0.24, frames=12, context=2, hidden=[4, 8, 16], num_masks=4, latent_dim=8,
+              encoder_widths=[32, 64, 64, 64], embedding_dim=5, experiences=5, kl_weight=0.001, pixel_loss="l1",
+              lr=1e-3, batch=8, meta_batch=8, inner_steps=1, outer_lr=1.0, steps=100_000, finetune_steps=50,
+              finetune_lr=1e-3, train_objects=None, test_objects=None, pushes=250, eval_targets=20, sim_seed=0,
+              eval_seed=0)
+# one GPU window: a quarter of the train objects, fewer pushes, few steps
+_SHORT = dict(_PAPER, train_objects=48, test_objects=16, pushes=40, steps=3_000, finetune_steps=20)
+# smoke: small frames and clips, the whole pipeline in about a minute on a CPU
+_SMOKE = dict(_PAPER, image_size=32, frames=8, experiences=3, meta_batch=4, steps=240, finetune_steps=10,
+              train_objects=16, test_objects=6, pushes=10, eval_targets=5)
 
 CONFIGS = {nb: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
            for nb in ("method", "prediction", "embedding")}
@@ -113,12 +121,17 @@ def config(notebook: str, scale: str, **overrides):
         if cfg[name] is not None:
             require_int(name, cfg[name])
     for name in ("image_size", "frames", "context", "num_masks", "latent_dim", "embedding_dim", "experiences",
-                 "batch", "meta_batch", "inner_steps", "meta_steps", "baseline_steps", "pushes", "eval_targets"):
+                 "batch", "meta_batch", "inner_steps", "steps", "pushes", "eval_targets"):
         require_int(name, cfg[name])
     for name in ("finetune_steps", "sim_seed", "eval_seed"):
         require_int(name, cfg[name], 0)
     for name in ("extent", "kl_weight", "lr", "outer_lr", "finetune_lr"):
         _positive_number(name, cfg[name])
+    if cfg.pixel_loss not in ("l1", "l2"):
+        raise ValueError(f"pixel_loss must be 'l1' or 'l2', got {cfg.pixel_loss!r}")
+    if cfg.steps < cfg.meta_batch * cfg.inner_steps:
+        raise ValueError(f"steps = {cfg.steps} must be >= meta_batch x inner_steps = "
+                         f"{cfg.meta_batch * cfg.inner_steps} (one meta-step)")
     if cfg.image_size % 4 or cfg.image_size < 16:
         raise ValueError(f"image_size must be a multiple of 4 and >= 16, got {cfg.image_size}")
     if cfg.context >= cfg.frames:
@@ -149,8 +162,9 @@ def config(notebook: str, scale: str, **overrides):
 # --------------------------------------------------------------------------------------- data
 @dataclass
 class Clips:
-    """Rendered pushes of ``N`` objects: ``video`` float32 (N, P, T, 3, S, S) in [0, 1], ``actions``
-    (N, P, T, 4), ``states`` (N, P, T, 3), both scaled by :data:`POSITION_SCALE` (yaw unscaled)."""
+    """Rendered pushes of ``N`` objects: ``video`` uint8 (N, P, T, S, S, 3) as rendered (a quarter of float32's
+    memory: the paper scale's 200 x 250 clips of 64 x 64 x 12 are 7.4 GB), ``actions`` (N, P, T, 4),
+    ``states`` (N, P, T, 3), both scaled by :data:`POSITION_SCALE` (yaw unscaled)."""
 
     ids: list
     video: torch.Tensor
@@ -160,23 +174,34 @@ class Clips:
     def __len__(self):
         return len(self.ids)
 
+    def frames(self, obj, pushes, device="cpu") -> torch.Tensor:
+        """The video of clips ``pushes`` of object(s) ``obj`` (index tensors broadcast as in
+        ``video[obj, pushes]``) as float32 in [0, 1] on ``device``."""
+        return to_float_video(self.video[obj, pushes]).to(device)           # (..., T, 3, S, S)
+
     def select(self, obj: int, pushes, device="cpu"):
-        """Clips ``pushes`` (index tensor or list) of object ``obj``: (video, actions, states) on ``device``."""
+        """Clips ``pushes`` (index tensor or list) of object ``obj``: (video float32, actions, states) on ``device``."""
         idx = torch.as_tensor(pushes, dtype=torch.long)
-        return tuple(x[obj, idx].to(device) for x in (self.video, self.actions, self.states))
+        return (self.frames(obj, idx, device),) + tuple(x[obj, idx].to(device) for x in (self.actions, self.states))
 
 
 def clips(cfg, role: str, progress: bool = False) -> Clips:
     """The clips of the split's ``role`` ("train" or "test") objects (``train_objects`` /
     ``test_objects`` of them spread over the split, all when None), ``pushes`` each.
 
-    Memory: float32 clips take 4 T 3 S^2 bytes each (at the paper scale 200 x 250 clips would be
-    about 30 GB: render fewer objects or pushes there)."""
+    Rendered once and kept under ``runs/cache/`` (keyed by the objects, the rendering settings and
+    the library's source), so the chapter's later notebooks load them instead of simulating again."""
     if role not in ("train", "test"):
         raise ValueError(f"role must be 'train' or 'test', got {role!r}")
     split = op.load_split()
     keys = spread(split.train_keys if role == "train" else split.test_keys,
                   cfg.train_objects if role == "train" else cfg.test_objects)
+    parts = {"ids": list(keys), "pushes": cfg.pushes, "frames": cfg.frames, "size": cfg.image_size,
+             "extent": cfg.extent, "seed": cfg.sim_seed, "library": library_digest()}
+    path = _cache.CACHE / f"clips-{hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]}.pt"
+    state = load_checkpoint(path)
+    if state is not None:
+        return Clips(list(keys), state["video"], state["actions"], state["states"])
     cam = Camera(size=cfg.image_size, extent=cfg.extent)
     videos, acts, sts = [], [], []
     it = keys
@@ -185,13 +210,15 @@ def clips(cfg, role: str, progress: bool = False) -> Clips:
         it = tqdm(keys, desc=f"rendering {role} clips")
     for k in it:
         d = push_videos([k], cfg.pushes, n_frames=cfg.frames, camera=cam, seed=cfg.sim_seed)
-        videos.append(torch.from_numpy(np.moveaxis(d["frames"][0], -1, -3).astype(np.float32) / 255.0))
+        videos.append(torch.from_numpy(d["frames"][0]))                                   # (P, T, S, S, 3) uint8
         a = d["actions"][0] * POSITION_SCALE
         s = d["states"][0].copy()
         s[..., :2] *= POSITION_SCALE
         acts.append(torch.as_tensor(a, dtype=torch.float32))
         sts.append(torch.as_tensor(s, dtype=torch.float32))
-    return Clips(list(keys), torch.stack(videos), torch.stack(acts), torch.stack(sts))
+    data = Clips(list(keys), torch.stack(videos), torch.stack(acts), torch.stack(sts))
+    save_checkpoint(path, {"video": data.video, "actions": data.actions, "states": data.states})
+    return data
 
 
 def _data_key(cfg, data: Clips) -> str:
@@ -205,9 +232,10 @@ class EVF(nn.Module):
     """Experience encoder + CDNA predictor; ``embedding_dim = 0``: no encoder (the baseline)."""
 
     def __init__(self, image_size=64, hidden=(32, 64, 128), num_masks=10, latent_dim=8, embedding_dim=5,
-                 encoder_widths=(32, 64, 64, 64), context=2, kl_weight=0.001):
+                 encoder_widths=(32, 64, 64, 64), context=2, kl_weight=0.001, pixel_loss="l1"):
         super().__init__()
         self.context, self.kl_weight, self.embedding_dim = context, kl_weight, embedding_dim
+        self.pixel_loss = pixel_loss
         self.encoder = (ExperienceEncoder(image_size=image_size, widths=tuple(encoder_widths),
                                           embedding_dim=embedding_dim) if embedding_dim else None)
         self.predictor = CDNAPredictor(image_size=image_size, hidden=tuple(hidden), num_masks=num_masks,
@@ -216,7 +244,7 @@ class EVF(nn.Module):
     @classmethod
     def from_config(cls, cfg, embedding: bool = True) -> "EVF":
         return cls(cfg.image_size, cfg.hidden, cfg.num_masks, cfg.latent_dim, cfg.embedding_dim if embedding else 0,
-                   cfg.encoder_widths, cfg.context, cfg.kl_weight)
+                   cfg.encoder_widths, cfg.context, cfg.kl_weight, cfg.pixel_loss)
 
     def predict(self, experience, frames, actions, states, posterior: bool = False, sample: bool = True) -> dict:
         """Roll the predictor over ``frames`` (B, T, 3, S, S) from ``context`` frames; ``experience``
@@ -229,14 +257,14 @@ class EVF(nn.Module):
         """SAVP-VAE loss (L1 + kl_weight KL, posterior z) of ``batch`` = (experience, frames, actions, states)."""
         experience, frames, actions, states = batch
         out = self.predict(experience, frames, actions, states, posterior=True)
-        return video_prediction_loss(out, frames, kl_weight=self.kl_weight)["loss"]
+        return video_prediction_loss(out, frames, kl_weight=self.kl_weight, pixel_loss=self.pixel_loss)["loss"]
 
 
 def _task_batch(cfg, data: Clips, obj: int, gen, device):
     """``batch`` (K experience clips, one target clip) pairs of object ``obj``, the pushes distinct."""
     P, K = data.video.shape[1], cfg.experiences
     picks = torch.stack([torch.randperm(P, generator=gen)[:K + 1] for _ in range(cfg.batch)])   # (B, K+1)
-    exp = data.video[obj][picks[:, :K]].to(device)                                              # (B, K, T, 3, S, S)
+    exp = data.frames(obj, picks[:, :K], device)                                                # (B, K, T, 3, S, S)
     frames, actions, states = data.select(obj, picks[:, K], device)
     return exp, frames, actions, states
 
@@ -245,44 +273,57 @@ def _parts(cfg, *names):
     return {k: cfg[k] for k in names}
 
 
-_MODEL_KEYS = ("image_size", "frames", "context", "hidden", "num_masks", "latent_dim", "kl_weight", "lr", "batch")
+_MODEL_KEYS = ("image_size", "frames", "context", "hidden", "num_masks", "latent_dim", "kl_weight", "pixel_loss", "lr",
+               "batch")
+
+
+def meta_steps(cfg) -> int:
+    """Reptile meta-steps of EVF's training: ``steps // (meta_batch x inner_steps)``, so EVF takes as
+    many optimizer steps as the baseline (evf-public: ``max_steps // (inner_iters * meta_batch_size)``)."""
+    return cfg.steps // (cfg.meta_batch * cfg.inner_steps)
 
 
 def train_evf(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: bool = False):
-    """EVF meta-trained with Reptile: each of ``meta_steps`` steps samples ``meta_batch`` train objects
-    (without replacement), each a task of ``inner_steps`` fresh batches from :func:`_task_batch`.
-    Cached. Returns ``(model, history)`` with history ``{"loss": [mean first inner loss per step]}``."""
+    """EVF meta-trained with Reptile (evf-public ``scripts/train_evf.py``): each of :func:`meta_steps`
+    steps draws ``meta_batch`` train objects (with replacement, as its ``random.choice``), each a task
+    of ``inner_steps`` fresh batches from :func:`_task_batch`, and moves the parameters by
+    ``outer_lr`` times the mean adapted change. One Adam (lr ``lr``) serves every inner step, its
+    moments carried across tasks as in the official code. Cached. Returns ``(model, history)``, history
+    ``{"step": [optimizer steps so far], "loss": [mean over the meta-batch of the first inner loss]}``."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
     model = EVF.from_config(cfg).to(dev)
+    per_meta = cfg.meta_batch * cfg.inner_steps
 
     def fit(m, _checkpoint):
         gen = make_generator(seed)
         torch.manual_seed(seed)
-        losses = []
-        steps = range(cfg.meta_steps)
+        opt = torch.optim.Adam(m.parameters(), lr=cfg.lr)
+        history = {"step": [], "loss": []}
+        steps = range(meta_steps(cfg))
         if progress:
             from tqdm import tqdm
             steps = tqdm(steps, desc="EVF (Reptile)")
-        n = len(data)
-        for _ in steps:
-            objs = torch.randperm(n, generator=gen)[:min(cfg.meta_batch, n)].tolist()
+        for i in steps:
+            objs = torch.randint(len(data), (cfg.meta_batch,), generator=gen).tolist()
             tasks = [[_task_batch(cfg, data, o, gen, dev) for _ in range(cfg.inner_steps)] for o in objs]
             r = reptile_step(m, tasks, inner_steps=cfg.inner_steps, inner_lr=cfg.lr, outer_lr=cfg.outer_lr,
-                             loss_fn=lambda mm, b: mm.loss(b))
-            losses.append(float(np.mean([ls[0] for ls in r["inner_losses"]])))
-        return {"history": {"loss": losses}}
+                             loss_fn=lambda mm, b: mm.loss(b), optimizer=opt)
+            history["step"].append((i + 1) * per_meta)
+            history["loss"].append(float(np.mean([ls[0] for ls in r["inner_losses"]])))
+        return {"history": history}
 
     model, info, _ = cached(model, fit, chapter="09-evf", method="EVF", seed=seed, data=_data_key(cfg, data),
                             **_parts(cfg, *_MODEL_KEYS, "encoder_widths", "embedding_dim", "experiences",
-                                     "meta_batch", "inner_steps", "outer_lr", "meta_steps"))
+                                     "meta_batch", "inner_steps", "outer_lr", "steps"))
     model.eval()
     return model, info["history"]
 
 
 def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: bool = False):
-    """The predictor without embedding, Adam on ``batch`` random clips pooled over all train objects,
-    ``baseline_steps`` steps. Cached. Returns ``(model, history)``."""
+    """The predictor without embedding (SAVP-VAE, evf-public ``scripts/train.py``): ``steps`` Adam steps
+    on ``batch`` random clips pooled over all train objects. Cached. Returns ``(model, history)``,
+    history ``{"step": [1 .. steps], "loss": [...]}``."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
     model = EVF.from_config(cfg, embedding=False).to(dev)
@@ -292,24 +333,25 @@ def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progre
         gen = make_generator(seed)
         torch.manual_seed(seed)
         opt = torch.optim.Adam(m.parameters(), lr=cfg.lr)
-        losses = []
-        steps = range(cfg.baseline_steps)
+        history = {"step": [], "loss": []}
+        steps = range(cfg.steps)
         if progress:
             from tqdm import tqdm
             steps = tqdm(steps, desc="baseline")
-        for _ in steps:
+        for i in steps:
             o = torch.randint(N, (cfg.batch,), generator=gen)
             p = torch.randint(P, (cfg.batch,), generator=gen)
-            batch = (None,) + tuple(x[o, p].to(dev) for x in (data.video, data.actions, data.states))
+            batch = (None, data.frames(o, p, dev), data.actions[o, p].to(dev), data.states[o, p].to(dev))
             loss = m.loss(batch)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(loss.item())
-        return {"history": {"loss": losses}}
+            history["step"].append(i + 1)
+            history["loss"].append(loss.item())
+        return {"history": history}
 
     model, info, _ = cached(model, fit, chapter="09-evf", method="baseline", seed=seed, data=_data_key(cfg, data),
-                            **_parts(cfg, *_MODEL_KEYS, "baseline_steps"))
+                            **_parts(cfg, *_MODEL_KEYS, "steps"))
     model.eval()
     return model, info["history"]
 
@@ -381,7 +423,7 @@ def embeddings(model: EVF, data: Clips) -> pd.DataFrame:
     dev = next(model.parameters()).device
     k = min(data.video.shape[1], 4)
     with torch.no_grad():
-        z = model.encoder(data.video[:, :k].to(dev)).cpu().numpy()
+        z = model.encoder(data.frames(slice(None), slice(0, k), dev)).cpu().numpy()
     return pd.DataFrame(z, index=pd.Index(data.ids, name="id"), columns=[f"e{i}" for i in range(z.shape[1])])
 
 

@@ -16,10 +16,15 @@ Conventions (ours):
 * a *task* is a non-empty sequence of batches; inner step ``s`` uses batch ``s % len(batches)``
   (so a task given as ``[batch]`` reuses its one batch). ``loss_fn(model, batch)`` returns a
   scalar tensor;
-* every task starts a **fresh** inner optimizer, built by ``optimizer_factory`` over the model's
-  trainable parameters; ``inner_lr`` is passed to it as ``lr=`` when the factory accepts an
-  ``lr`` argument (``torch.optim.Adam``, ``functools.partial(torch.optim.SGD, momentum=0.9)``, ...);
-  a factory without one (``lambda p: torch.optim.SGD(p, lr=0.1)``) sets its own rate;
+* by default every task starts a **fresh** inner optimizer, built by ``optimizer_factory`` over
+  the model's trainable parameters; ``inner_lr`` is passed to it as ``lr=`` when the factory
+  accepts an ``lr`` argument (``torch.optim.Adam``, ``functools.partial(torch.optim.SGD,
+  momentum=0.9)``, ...); a factory without one (``lambda p: torch.optim.SGD(p, lr=0.1)``) sets its
+  own rate;
+* alternatively one **persistent** ``optimizer`` serves every task of every meta-step: its state
+  (Adam's moments and step count) carries over from task to task, only the parameters are reset to
+  :math:`\theta`. This is what evf-public does: its ``VariableState`` exports and imports the
+  trainable variables only, so TensorFlow's Adam slots live on (``scripts/train_evf.py``);
 * implemented with state save / restore on the model itself: parameters are reset to
   :math:`\theta` before each task and set to the Reptile update at the end; **buffers** (e.g.
   batch-norm running statistics) are restored to their values before the step; parameters with
@@ -73,7 +78,8 @@ def _check_tasks(task_batches) -> list:
 
 def reptile_step(model: nn.Module, task_batches: Sequence[Sequence[Any]], inner_steps: int, inner_lr: float,
                  outer_lr: float, loss_fn: Callable[[nn.Module, Any], Tensor],
-                 optimizer_factory: Callable = torch.optim.Adam) -> dict:
+                 optimizer_factory: Callable = torch.optim.Adam,
+                 optimizer: Optional[torch.optim.Optimizer] = None) -> dict:
     r"""One Reptile meta-step over a meta-batch of tasks; updates ``model`` in place.
 
     Args:
@@ -84,6 +90,9 @@ def reptile_step(model: nn.Module, task_batches: Sequence[Sequence[Any]], inner_
         outer_lr: :math:`\epsilon >= 0`; 1 with one task keeps the adapted :math:`\phi`.
         loss_fn: ``loss_fn(model, batch) -> scalar tensor``.
         optimizer_factory: ``factory(params[, lr=inner_lr]) -> torch.optim.Optimizer``.
+        optimizer: a persistent optimizer over exactly the model's trainable parameters, used for
+            every task instead of a fresh one (``optimizer_factory`` and ``inner_lr`` are then not
+            used; its own learning rate applies).
 
     Returns:
         ``{"inner_losses": [[float] * inner_steps] * n_tasks`` (loss before each inner step),
@@ -101,6 +110,12 @@ def reptile_step(model: nn.Module, task_batches: Sequence[Sequence[Any]], inner_
     if not params:
         raise ValueError("model has no trainable parameters")
     pass_lr = _accepts_lr(optimizer_factory)
+    if optimizer is not None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        if held != {id(p) for p in params.values()}:
+            raise ValueError("optimizer must hold exactly the model's trainable parameters")
 
     with torch.no_grad():
         theta = {n: p.detach().clone() for n, p in params.items()}
@@ -122,7 +137,10 @@ def reptile_step(model: nn.Module, task_batches: Sequence[Sequence[Any]], inner_
         for t, batches in enumerate(tasks):
             restore()
             plist = list(params.values())
-            opt = optimizer_factory(plist, lr=inner_lr) if pass_lr else optimizer_factory(plist)
+            if optimizer is not None:
+                opt = optimizer
+            else:
+                opt = optimizer_factory(plist, lr=inner_lr) if pass_lr else optimizer_factory(plist)
             losses = []
             for s in range(inner_steps):
                 loss = loss_fn(model, batches[s % len(batches)])
