@@ -255,3 +255,79 @@ def test_control_and_random_trials(control_obj):
         assert isinstance(out["success"], bool) and out["success"] == (out["position_error"] < 0.01)
         assert out["final_pose"].shape == (3,) and len(out["actions"]) == 2
         assert all(np.all(np.abs(a) <= 1) for a in out["actions"])
+
+
+# ---------------------------------------------------------------------- prediction and embedding
+def test_predict_object_copy_and_methods(tiny_data, model_cache):
+    cfg, train, test = tiny_data
+    pred, target = evf.predict_object(cfg, "copy", None, test, 1)
+    c = cfg.context
+    video = test.select(1, range(cfg.experiences, cfg.experiences + cfg.eval_targets))[0]
+    assert pred.shape == target.shape == (cfg.eval_targets, cfg.frames - c, 3, cfg.image_size, cfg.image_size)
+    assert torch.equal(target, video[:, c:]) and torch.equal(pred[:, 3], video[:, c - 1])
+    base, _ = evf.train_baseline(cfg, train, device="cpu")
+    p1, _ = evf.predict_object(cfg, "baseline", base, test, 1)
+    p2, _ = evf.predict_object(cfg, "baseline", base, test, 1)
+    assert torch.equal(p1, p2) and 0 <= p1.min() and p1.max() <= 1          # seeded prior draws
+    df = evf.evaluate(cfg, {"copy": None}, test)
+    assert list(df.index.get_level_values("method").unique()) == ["copy"]
+    with pytest.raises(ValueError, match="unknown method"):
+        evf.predict_object(cfg, "oracle", base, test, 0)
+
+
+def test_embeddings_sets_and_summary(tiny_data, model_cache):
+    import numpy as np
+    import pandas as pd
+
+    cfg, train, _ = tiny_data
+    model, _ = evf.train_evf(cfg, train, device="cpu")
+    emb = evf.embeddings(model, train, sets=2, experiences=2)
+    assert emb.shape == (2 * len(train), cfg.embedding_dim) and list(emb.index.names) == ["id", "set"]
+    with torch.no_grad():
+        direct = model.encoder(train.frames(0, torch.arange(2, 4))[None])[0].double().numpy()
+    np.testing.assert_allclose(emb.loc[(train.ids[0], 1)].to_numpy(), direct, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="pushes per object"):
+        evf.embeddings(model, train, sets=3, experiences=2)
+    with pytest.raises(ValueError, match="no embeddings"):
+        evf.embeddings(evf.EVF.from_config(cfg, embedding=False), train)
+    # closed forms: identical sets -> specificity 0; mass exactly linear in the embedding -> R^2 = 1
+    ids = ["1a1a1a1a", "2b2a2a2a", "3c3a3a3a", "4a4a4a4a", "1b2b3b4b"]
+    attrs = evf.object_attributes(ids)
+    g = np.random.default_rng(0)
+    base = g.normal(size=(len(ids), 3))
+    base[:, 0] = attrs["mass_g"].to_numpy() / 100
+    rows = [((i, j), base[k]) for k, i in enumerate(ids) for j in range(2)]
+    emb2 = pd.DataFrame([r[1] for r in rows], index=pd.MultiIndex.from_tuples([r[0] for r in rows], names=["id", "set"]))
+    out = evf.embedding_summary(emb2, attrs)
+    assert out["specificity"] == 0 and out["mass_r2"] == pytest.approx(1.0, abs=1e-9)
+    xy = evf.project(emb2)
+    assert xy.shape == (10, 2) and np.allclose(xy.mean(0), 0)
+
+
+def test_object_attributes():
+    attrs = evf.object_attributes(["1a1a1a1a", "2c2a2a2a", "3a4a4a4a", "2a2a2a2a"])
+    plain, weighted, mixed, unweighted = (attrs.loc[i] for i in attrs.index)
+    assert plain["weights"] == 0 and weighted["weights"] == 1
+    assert weighted["mass_g"] - unweighted["mass_g"] == pytest.approx(150)
+    assert plain["shape"] == "concave" and weighted["shape"] == "triangular" and mixed["shape"] == "rectangular"
+    assert plain["com_offset_mm"] == pytest.approx(0, abs=1e-9) and weighted["com_offset_mm"] > 5
+
+
+def test_control_experiment(tiny_data, model_cache, control_obj):
+    import numpy as np
+
+    cfg, train, test = tiny_data
+    ccfg = evf.config("control", "smoke", **{**TINY, "control_trials": 1, "samples": 4, "elites": 2,
+                                            "iterations": 1})
+    start, goal = evf.control_goals(control_obj, ccfg, torch.Generator().manual_seed(0))
+    assert np.allclose(start, 0) and np.linalg.norm(goal[:2]) >= 2 * ccfg.success_radius
+    model, _ = evf.train_evf(ccfg, train, device="cpu")
+    base, _ = evf.train_baseline(ccfg, train, device="cpu")
+    df = evf.control_experiment(ccfg, {"EVF": model, "baseline": base, "random": None}, test)
+    assert len(df) == 3 * len(test) and set(df["method"]) == {"EVF", "baseline", "random"}
+    assert (df["position_error_mm"] >= 0).all() and df["angle_error_deg"].between(0, 180).all()
+    assert (df["success"] == (df["position_error_mm"] < 1e3 * ccfg.success_radius)).all()
+    again = evf.control_experiment(ccfg, {"random": None}, test)
+    np.testing.assert_array_equal(again["position_error_mm"], df[df["method"] == "random"]["position_error_mm"])
+    with pytest.raises(ValueError, match="unknown control method"):
+        evf.control_experiment(ccfg, {"MPC": None}, test)

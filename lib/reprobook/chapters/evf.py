@@ -65,6 +65,7 @@ from ..models.video_prediction import CDNAPredictor, video_prediction_loss
 from ..run.scales import configure, require_int
 from ..data.push_records import wrap_angle
 from ..sim.omnipush_pushes import PushProtocol, protocol_simulator, push_geometry, push_once
+from ..sim.omnipush_objects import SIDE_SHAPES, mass_properties
 from ..sim.push_videos import push_videos, to_float_video
 from ..sim.pushing import PushResult
 from ..sim.render import Camera, render_frame, render_push
@@ -102,9 +103,11 @@ CONFIGS = {nb: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
            for nb in ("method", "prediction", "embedding")}
 # control: CEM sizes of the public implementation (100 samples, 10 elites, 3 iterations); the initial
 # std over the action box and the 1 cm success radius are ours
-_CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radius=0.01)
-CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 8, "elites": 2, "iterations": 2}),
-                      "short": dict(_SHORT, **_CONTROL), "paper": dict(_PAPER, **_CONTROL)}
+_CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radius=0.01, control_trials=5,
+                control_pushes=1)
+CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 16, "elites": 4, "iterations": 2,
+                                               "control_trials": 2}),
+                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 3}), "paper": dict(_PAPER, **_CONTROL)}
 
 
 def _positive_number(name, value):
@@ -147,7 +150,7 @@ def config(notebook: str, scale: str, **overrides):
     if cfg.pushes < cfg.experiences + 1:
         raise ValueError(f"pushes = {cfg.pushes} must exceed experiences = {cfg.experiences} (a target is needed)")
     if "samples" in cfg:   # the control notebook
-        for name in ("samples", "elites", "iterations"):
+        for name in ("samples", "elites", "iterations", "control_trials", "control_pushes"):
             require_int(name, cfg[name])
         for name in ("cem_std", "success_radius"):
             _positive_number(name, cfg[name])
@@ -380,51 +383,127 @@ def finetune(model: EVF, experience_clips, steps: int, lr: float, seed: int = 0)
 
 
 # --------------------------------------------------------------------------------- evaluation
+def predict_object(cfg, method: str, model, data: Clips, obj: int, targets=None):
+    """The predictions of ``method`` for object ``obj`` of ``data``: its experience is its first
+    ``experiences`` pushes, ``targets`` (default: the next ``eval_targets``) are predicted from their
+    ``context`` frames with z from the prior (seed ``eval_seed + obj``, the same for every method).
+    ``method`` is one of :data:`METHODS` (``"fine-tuned"`` fine-tunes ``model`` on the experience
+    first) or ``"copy"``: the last context frame repeated, no model. Returns ``(pred, target)``, both
+    ``(n, frames - context, 3, S, S)`` float in [0, 1]: the frames after the context."""
+    if method not in METHODS + ("copy",):
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS + ('copy',))}")
+    K, c = cfg.experiences, cfg.context
+    targets = range(K, K + cfg.eval_targets) if targets is None else targets
+    dev = next(model.parameters()).device if model is not None else torch.device("cpu")
+    frames, actions, states = data.select(obj, targets, dev)
+    if method == "copy":
+        return frames[:, c - 1:c].expand(-1, cfg.frames - c, -1, -1, -1), frames[:, c:]
+    exp_clips = data.select(obj, range(K), dev)
+    m = model
+    if method == "fine-tuned":
+        m = finetune(model, exp_clips, cfg.finetune_steps, cfg.finetune_lr, seed=cfg.eval_seed + obj)
+    experience = exp_clips[0].unsqueeze(0).expand(frames.shape[0], *exp_clips[0].shape)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.eval_seed + obj)
+        out = m.predict(experience if m.encoder is not None else None, frames, actions, states, posterior=False)
+    return out["frames_pred"][:, c - 1:].clamp(0, 1), frames[:, c:]
+
+
 def evaluate(cfg, models: dict, data: Clips) -> pd.DataFrame:
     """PSNR and SSIM per horizon step (``step`` 1 .. frames - context: the frames after the last
     context frame), mean over test objects and target pushes, per method of ``models`` (keys among
-    :data:`METHODS`; "fine-tuned" is the model to fine-tune per object, normally the baseline). Each
-    test object's experience is its first ``experiences`` pushes, its targets the next ``eval_targets``;
-    z is drawn from the prior, with the same seed for every method."""
-    unknown = sorted(set(models) - set(METHODS))
+    :data:`METHODS` and ``"copy"``, whose model is ignored; "fine-tuned" is the model to fine-tune per
+    object, normally the baseline), predictions by :func:`predict_object`."""
+    unknown = sorted(set(models) - set(METHODS + ("copy",)))
     if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-    K, c = cfg.experiences, cfg.context
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS + ('copy',))}")
     window = min(11, cfg.image_size - (1 - cfg.image_size % 2))
     rows = []
     for method, model in models.items():
-        dev = next(model.parameters()).device
         sums = {"PSNR": 0.0, "SSIM": 0.0}
         for obj in range(len(data)):
-            exp_clips = data.select(obj, range(K), dev)
-            frames, actions, states = data.select(obj, range(K, K + cfg.eval_targets), dev)
-            m = model
-            if method == "fine-tuned":
-                m = finetune(model, exp_clips, cfg.finetune_steps, cfg.finetune_lr, seed=cfg.eval_seed + obj)
-            experience = exp_clips[0].unsqueeze(0).expand(frames.shape[0], *exp_clips[0].shape)
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.eval_seed + obj)
-                out = m.predict(experience if m.encoder is not None else None, frames, actions, states,
-                                posterior=False)
-            pred, target = out["frames_pred"][:, c - 1:].clamp(0, 1), frames[:, c:]
+            pred, target = predict_object(cfg, method, None if method == "copy" else model, data, obj)
             sums["PSNR"] = sums["PSNR"] + per_step(psnr, pred, target).double().cpu()
             sums["SSIM"] = sums["SSIM"] + per_step(ssim, pred, target, window=window).double().cpu()
-        for t in range(cfg.frames - c):
+        for t in range(cfg.frames - cfg.context):
             rows.append({"method": method, "step": t + 1, "PSNR": float(sums["PSNR"][t]) / len(data),
                          "SSIM": float(sums["SSIM"][t]) / len(data)})
     return pd.DataFrame(rows).set_index(["method", "step"])
 
 
-def embeddings(model: EVF, data: Clips) -> pd.DataFrame:
-    """The experience embedding of each object of ``data`` from its first ``min(P, 4)`` pushes, one
-    row per object id (for the embedding notebook)."""
+# ---------------------------------------------------------------------------------- embedding
+def embeddings(model: EVF, data: Clips, sets: int = 1, experiences: int | None = None) -> pd.DataFrame:
+    """Experience embeddings of every object of ``data``: ``sets`` disjoint sets of ``experiences``
+    pushes each (pass the config's ``experiences``; default ``min(P, 4)``), set ``j`` being pushes
+    ``j K .. (j+1) K - 1``. One row per (id, set), columns ``e0..e{E-1}``."""
     if model.encoder is None:
         raise ValueError("a model without encoder (embedding_dim = 0) has no embeddings")
+    P = data.video.shape[1]
+    K = require_int("experiences", experiences if experiences is not None else min(P, 4))
+    require_int("sets", sets)
+    if sets * K > P:
+        raise ValueError(f"{sets} sets of {K} experiences need {sets * K} pushes per object, the clips have {P}")
     dev = next(model.parameters()).device
-    k = min(data.video.shape[1], 4)
+    rows = []
     with torch.no_grad():
-        z = model.encoder(data.frames(slice(None), slice(0, k), dev)).cpu().numpy()
-    return pd.DataFrame(z, index=pd.Index(data.ids, name="id"), columns=[f"e{i}" for i in range(z.shape[1])])
+        for j in range(sets):
+            z = model.encoder(data.frames(slice(None), slice(j * K, (j + 1) * K), dev)).cpu().double().numpy()
+            rows.extend(((i, j), zi) for i, zi in zip(data.ids, z))
+    index = pd.MultiIndex.from_tuples([r[0] for r in rows], names=["id", "set"])
+    z = np.stack([r[1] for r in rows])
+    return pd.DataFrame(z, index=index, columns=[f"e{i}" for i in range(z.shape[1])]).sort_index()
+
+
+def object_attributes(ids) -> pd.DataFrame:
+    """What the embedding might encode, per object id: ``mass_g``, ``weights`` (number of added
+    weights), ``shape`` (the most frequent side shape, ties broken by :data:`SIDE_SHAPES` order) and
+    ``com_offset_mm`` (distance of the centre of mass from the centre piece's centre)."""
+    rows = {}
+    for obj_id in ids:
+        sides = op.parse_object_id(obj_id)
+        mp = mass_properties(obj_id)
+        counts = {name: sum(1 for shape, _ in sides if SIDE_SHAPES[shape] == name) for name in SIDE_SHAPES.values()}
+        rows[obj_id] = {"mass_g": 1e3 * mp.mass, "weights": sum(1 for _, w in sides if w != "a"),
+                        "shape": max(counts, key=counts.get), "com_offset_mm": 1e3 * math.hypot(*mp.com)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("id")
+
+
+def project(emb: pd.DataFrame) -> np.ndarray:
+    """The embeddings' first two principal components, ``(n, 2)`` (centred, SVD; signs fixed so the
+    largest-magnitude loading of each component is positive)."""
+    z = emb.to_numpy(dtype=np.float64)
+    z = z - z.mean(0)
+    _, _, vt = np.linalg.svd(z, full_matrices=False)
+    vt = vt[:2] * np.sign(vt[:2, [np.argmax(np.abs(v)) for v in vt[:2]]].diagonal())[:, None]
+    return z @ vt.T
+
+
+def embedding_summary(emb: pd.DataFrame, attributes: pd.DataFrame) -> dict:
+    """How much of the object the embedding holds, from ``emb`` (rows (id, set), >= 2 sets) and
+    :func:`object_attributes`:
+
+    * ``specificity``: mean distance between two sets' embeddings of the same object over the mean
+      distance between embeddings of different objects (1: no object information; near 0: each
+      object has its own point);
+    * ``mass_r2``: leave-one-out R^2 of a least-squares linear fit of ``mass_g`` from the object's
+      mean embedding (0: no better than the mean mass; < 0: worse)."""
+    ids = emb.index.get_level_values("id")
+    z = emb.to_numpy(dtype=np.float64)
+    d = np.linalg.norm(z[:, None] - z[None], axis=-1)
+    same = (ids.to_numpy()[:, None] == ids.to_numpy()[None]) & ~np.eye(len(z), dtype=bool)
+    other = ids.to_numpy()[:, None] != ids.to_numpy()[None]
+    if not same.any() or not other.any():
+        raise ValueError("need at least two sets per object and two objects")
+    mean_z = emb.groupby(level="id", sort=False).mean()
+    y = attributes.loc[mean_z.index, "mass_g"].to_numpy(dtype=np.float64)
+    X = np.concatenate([mean_z.to_numpy(), np.ones((len(y), 1))], axis=1)
+    pred = np.empty_like(y)
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        w, *_ = np.linalg.lstsq(X[keep], y[keep], rcond=None)
+        pred[i] = X[i] @ w
+    r2 = 1 - float(np.sum((y - pred) ** 2)) / float(np.sum((y - y.mean()) ** 2))
+    return {"specificity": float(d[same].mean() / d[other].mean()), "mass_r2": r2}
 
 
 # ------------------------------------------------------------------------------------ control
@@ -639,3 +718,50 @@ def random_action_trial(obj_id: str, start_pose, goal_pose, cfg, generator: torc
     push distribution), the same result dict."""
     return _trial(lambda pose: (2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1).numpy(),
                   obj_id, start_pose, goal_pose, cfg, pushes, protocol)
+
+
+def control_goals(obj_id: str, cfg, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A reachable control task for ``obj_id``: the start pose (0, 0, 0) and, as the goal, where one
+    push of a uniform random action leaves the object (so one good push reaches it exactly).
+    Redrawn (at most 20 times) while the push would move the object less than twice
+    ``success_radius``, so that staying put is no success."""
+    start = np.zeros(3)
+    for _ in range(20):
+        a = (2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1).numpy()
+        goal, _ = execute(obj_id, start, a, cfg)
+        if np.linalg.norm(goal[:2]) >= 2 * cfg.success_radius:
+            break
+    return start, goal
+
+
+def control_experiment(cfg, models: dict, data: Clips, progress: bool = False) -> pd.DataFrame:
+    """Each test object of ``data`` gets ``control_trials`` tasks (:func:`control_goals`, seeded by
+    ``eval_seed``); each method of ``models`` (``"EVF"`` and ``"baseline"`` a model; ``"random"``
+    None: :func:`random_action_trial`) attempts every task with ``control_pushes`` pushes, EVF's
+    experience being the object's first ``experiences`` clips. One row per (method, object, trial):
+    ``position_error_mm``, ``angle_error_deg``, ``success``."""
+    unknown = sorted(set(models) - {"EVF", "baseline", "random"})
+    if unknown:
+        raise ValueError(f"unknown control method(s) {', '.join(unknown)}; valid: EVF, baseline, random")
+    gen = make_generator(cfg.eval_seed)
+    tasks = [(obj, t, *control_goals(data.ids[obj], cfg, gen))
+             for obj in range(len(data)) for t in range(cfg.control_trials)]
+    it = tasks
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(tasks, desc="control trials")
+    rows = []
+    for obj, t, start, goal in it:
+        obj_id = data.ids[obj]
+        for method, model in models.items():
+            g = make_generator(cfg.eval_seed + 1000 * obj + t)
+            if method == "random":
+                r = random_action_trial(obj_id, start, goal, cfg, g, pushes=cfg.control_pushes)
+            else:
+                dev = next(model.parameters()).device
+                exp = data.frames(obj, torch.arange(cfg.experiences), dev)
+                r = control_trial(model, exp, obj_id, start, goal, cfg, g, pushes=cfg.control_pushes)
+            rows.append({"method": method, "object": obj_id, "trial": t,
+                         "position_error_mm": 1e3 * r["position_error"],
+                         "angle_error_deg": math.degrees(r["angle_error"]), "success": r["success"]})
+    return pd.DataFrame(rows)
