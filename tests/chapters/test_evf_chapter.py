@@ -327,6 +327,8 @@ def test_control_experiment(tiny_data, model_cache, control_obj):
     assert len(df) == 3 * len(test) and set(df["method"]) == {"EVF", "baseline", "random"}
     assert (df["position_error_mm"] >= 0).all() and df["angle_error_deg"].between(0, 180).all()
     assert (df["success"] == (df["position_error_mm"] < 1e3 * ccfg.success_radius)).all()
+    err = 1e3 * np.hypot(df["final_x"] - df["goal_x"], df["final_y"] - df["goal_y"])
+    np.testing.assert_allclose(err, df["position_error_mm"], rtol=1e-9)
     again = evf.control_experiment(ccfg, {"random": None}, test)
     np.testing.assert_array_equal(again["position_error_mm"], df[df["method"] == "random"]["position_error_mm"])
     with pytest.raises(ValueError, match="unknown control method"):

@@ -5,7 +5,7 @@ import pytest
 
 from reprobook.chapters import cmc
 from reprobook.chapters import infomin
-from reprobook.chapters import omnipush
+from reprobook.chapters import evf, omnipush
 from reprobook.chapters import rfs
 from reprobook.chapters import hypersphere as hs
 from reprobook.chapters import supcon as sc
@@ -108,7 +108,7 @@ def test_infomin_paper_augmentation_is_pycontrasts_infomin_run():
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, omnipush])
+@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, omnipush, evf])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)

@@ -78,8 +78,9 @@ from .omnipush import spread
 
 DATASETS = ("omnipush",)   # the split file (object ids)
 # seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
-# (rendering is serial on the CPU, about 20 ms a 64 x 64 x 12 clip; clips are rebuilt per notebook)
-SHORT_BUDGET_S = {"method": 150, "prediction": 90, "embedding": 60, "control": 90}
+# (rendering is serial on the CPU, about 20 ms a 64 x 64 x 12 clip, done once by the method notebook and
+# cached; control plans 2 x 32 tasks of 3 CEM iterations, each rendering 100 candidates' context frames)
+SHORT_BUDGET_S = {"method": 170, "prediction": 60, "embedding": 40, "control": 150}
 
 METHODS = ("EVF", "baseline", "fine-tuned")
 #: states and actions are positions (m) and displacements (m) times this (yaw stays in radians)
@@ -107,7 +108,7 @@ _CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radiu
                 control_pushes=1)
 CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 16, "elites": 4, "iterations": 2,
                                                "control_trials": 2}),
-                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 3}), "paper": dict(_PAPER, **_CONTROL)}
+                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 2}), "paper": dict(_PAPER, **_CONTROL)}
 
 
 def _positive_number(name, value):
@@ -739,7 +740,8 @@ def control_experiment(cfg, models: dict, data: Clips, progress: bool = False) -
     ``eval_seed``); each method of ``models`` (``"EVF"`` and ``"baseline"`` a model; ``"random"``
     None: :func:`random_action_trial`) attempts every task with ``control_pushes`` pushes, EVF's
     experience being the object's first ``experiences`` clips. One row per (method, object, trial):
-    ``position_error_mm``, ``angle_error_deg``, ``success``."""
+    ``position_error_mm``, ``angle_error_deg``, ``success``, the goal pose ``goal_x, goal_y, goal_yaw``
+    and the final one ``final_x, final_y, final_yaw`` (world, m and rad; every task starts at 0)."""
     unknown = sorted(set(models) - {"EVF", "baseline", "random"})
     if unknown:
         raise ValueError(f"unknown control method(s) {', '.join(unknown)}; valid: EVF, baseline, random")
@@ -763,5 +765,7 @@ def control_experiment(cfg, models: dict, data: Clips, progress: bool = False) -
                 r = control_trial(model, exp, obj_id, start, goal, cfg, g, pushes=cfg.control_pushes)
             rows.append({"method": method, "object": obj_id, "trial": t,
                          "position_error_mm": 1e3 * r["position_error"],
-                         "angle_error_deg": math.degrees(r["angle_error"]), "success": r["success"]})
+                         "angle_error_deg": math.degrees(r["angle_error"]), "success": r["success"],
+                         **{f"goal_{k}": v for k, v in zip(("x", "y", "yaw"), goal)},
+                         **{f"final_{k}": v for k, v in zip(("x", "y", "yaw"), r["final_pose"])}})
     return pd.DataFrame(rows)
