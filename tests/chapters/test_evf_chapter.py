@@ -297,7 +297,8 @@ def test_embeddings_sets_and_summary(tiny_data, model_cache):
     base = g.normal(size=(len(ids), 3))
     base[:, 0] = attrs["mass_g"].to_numpy() / 100
     rows = [((i, j), base[k]) for k, i in enumerate(ids) for j in range(2)]
-    emb2 = pd.DataFrame([r[1] for r in rows], index=pd.MultiIndex.from_tuples([r[0] for r in rows], names=["id", "set"]))
+    index = pd.MultiIndex.from_tuples([r[0] for r in rows], names=["id", "set"])
+    emb2 = pd.DataFrame([r[1] for r in rows], index=index)
     out = evf.embedding_summary(emb2, attrs)
     assert out["specificity"] == 0 and out["mass_r2"] == pytest.approx(1.0, abs=1e-9)
     xy = evf.project(emb2)
