@@ -205,6 +205,22 @@ def test_execute_moves_the_object(control_obj):
     assert np.allclose(new[:2], pose[:2] + np.array([[c, -s], [s, c]]) @ new0[:2], atol=1e-9)
 
 
+def test_simulator_oracle_reaches_a_goal_the_random_push_misses(control_obj):
+    """With the simulator as the model, CEM finds a push to a goal one push away: the planner and its
+    pixel cost work; a random push does worse on the same task."""
+    import numpy as np
+
+    cfg = control_cfg(samples=24, elites=4, iterations=3)
+    start = np.zeros(3)
+    goal, _ = evf.execute(control_obj, start, [0.4, -0.3], cfg)
+    sim = evf.simulator_trial(control_obj, start, goal, cfg, torch.Generator().manual_seed(0))
+    rnd = evf.random_action_trial(control_obj, start, goal, cfg, torch.Generator().manual_seed(0))
+    assert sim["position_error"] < 0.01 and sim["success"] and sim["position_error"] < rnd["position_error"]
+    cost = evf.simulator_cost(control_obj, start, evf.goal_image(control_obj, goal, start, cfg), cfg)
+    c = cost(torch.tensor([[0.4, -0.3], [-0.6, 0.5]]))
+    assert c.shape == (2,) and c[0] < c[1]
+
+
 def test_plan_batches_samples_and_stays_in_bounds(control_obj, monkeypatch):
     import numpy as np
 
@@ -324,8 +340,8 @@ def test_control_experiment(tiny_data, model_cache, control_obj):
     assert np.allclose(start, 0) and np.linalg.norm(goal[:2]) >= 2 * ccfg.success_radius
     model, _ = evf.train_evf(ccfg, train, device="cpu")
     base, _ = evf.train_baseline(ccfg, train, device="cpu")
-    df = evf.control_experiment(ccfg, {"EVF": model, "baseline": base, "random": None}, test)
-    assert len(df) == 3 * len(test) and set(df["method"]) == {"EVF", "baseline", "random"}
+    df = evf.control_experiment(ccfg, {"EVF": model, "baseline": base, "simulator": None, "random": None}, test)
+    assert len(df) == 4 * len(test) and set(df["method"]) == {"EVF", "baseline", "simulator", "random"}
     assert (df["position_error_mm"] >= 0).all() and df["angle_error_deg"].between(0, 180).all()
     assert (df["success"] == (df["position_error_mm"] < 1e3 * ccfg.success_radius)).all()
     err = 1e3 * np.hypot(df["final_x"] - df["goal_x"], df["final_y"] - df["goal_y"])

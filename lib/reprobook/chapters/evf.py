@@ -79,7 +79,8 @@ from .omnipush import spread
 DATASETS = ("omnipush",)   # the split file (object ids)
 # seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
 # (rendering is serial on the CPU, about 20 ms a 64 x 64 x 12 clip, done once by the method notebook and
-# cached; control plans 2 x 32 tasks of 3 CEM iterations, each rendering 100 candidates' context frames)
+# cached; control plans 3 x 16 tasks of 3 CEM iterations of 100 candidates: the models render their context
+# frames, the simulator oracle simulates each candidate, about 20 ms)
 SHORT_BUDGET_S = {"method": 170, "prediction": 60, "embedding": 40, "control": 150}
 
 METHODS = ("EVF", "baseline", "fine-tuned")
@@ -108,7 +109,7 @@ _CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radiu
                 control_pushes=1)
 CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 16, "elites": 4, "iterations": 2,
                                                "control_trials": 2}),
-                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 2}), "paper": dict(_PAPER, **_CONTROL)}
+                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 1}), "paper": dict(_PAPER, **_CONTROL)}
 
 
 def _positive_number(name, value):
@@ -713,6 +714,34 @@ def control_trial(model: EVF, experience, obj_id: str, start_pose, goal_pose, cf
     return _trial(choose, obj_id, start_pose, goal_pose, cfg, pushes, protocol)
 
 
+def simulator_cost(obj_id: str, pose, goal_image, cfg, protocol: PushProtocol = PROTOCOL):
+    """The cost :func:`plan` would compute with a perfect predictor: each candidate push is executed
+    in the simulator from ``pose`` (:func:`execute`) and its rendered last frame compared with
+    ``goal_image`` (``(3, S, S)`` float), ``sum((goal - last)^2)``. Returns ``cost_fn(actions (B, 2))
+    -> (B,)``, the oracle that tells how well the planner does when the model is right."""
+    goal = torch.as_tensor(goal_image, dtype=torch.float32)
+
+    def cost_fn(actions):
+        costs = []
+        for a in actions.detach().cpu().numpy():
+            _, clip = execute(obj_id, pose, np.clip(a, -1, 1), cfg, protocol)
+            costs.append(float(((_to_tensor_image(clip["frames"][-1]) - goal) ** 2).sum()))
+        return torch.tensor(costs, dtype=actions.dtype)
+    return cost_fn
+
+
+def simulator_trial(obj_id: str, start_pose, goal_pose, cfg, generator: torch.Generator | None = None,
+                    pushes: int = 1, protocol: PushProtocol = PROTOCOL) -> dict:
+    """:func:`control_trial` with the simulator in place of the model (:func:`simulator_cost`): the
+    planner's and the cost's own limits, without prediction error. The same result dict."""
+    def choose(pose):
+        goal = goal_image(obj_id, goal_pose, pose, cfg, protocol)
+        a, _ = plan(None, None, obj_id, pose, goal, cfg, generator, protocol,
+                    cost_fn=simulator_cost(obj_id, pose, goal, cfg, protocol))
+        return a.numpy()
+    return _trial(choose, obj_id, start_pose, goal_pose, cfg, pushes, protocol)
+
+
 def random_action_trial(obj_id: str, start_pose, goal_pose, cfg, generator: torch.Generator | None = None,
                         pushes: int = 1, protocol: PushProtocol = PROTOCOL) -> dict:
     """The baseline of :func:`control_trial`: each push's action uniform in ``[-1, 1]^2`` (the data's
@@ -735,16 +764,20 @@ def control_goals(obj_id: str, cfg, generator: torch.Generator) -> tuple[np.ndar
     return start, goal
 
 
+#: the controllers of :func:`control_experiment`
+CONTROLLERS = ("EVF", "baseline", "simulator", "random")
+
+
 def control_experiment(cfg, models: dict, data: Clips, progress: bool = False) -> pd.DataFrame:
     """Each test object of ``data`` gets ``control_trials`` tasks (:func:`control_goals`, seeded by
     ``eval_seed``); each method of ``models`` (``"EVF"`` and ``"baseline"`` a model; ``"random"``
-    None: :func:`random_action_trial`) attempts every task with ``control_pushes`` pushes, EVF's
+    None: :func:`random_action_trial`; ``"simulator"`` None: :func:`simulator_trial`) attempts every task with ``control_pushes`` pushes, EVF's
     experience being the object's first ``experiences`` clips. One row per (method, object, trial):
     ``position_error_mm``, ``angle_error_deg``, ``success``, the goal pose ``goal_x, goal_y, goal_yaw``
     and the final one ``final_x, final_y, final_yaw`` (world, m and rad; every task starts at 0)."""
-    unknown = sorted(set(models) - {"EVF", "baseline", "random"})
+    unknown = sorted(set(models) - set(CONTROLLERS))
     if unknown:
-        raise ValueError(f"unknown control method(s) {', '.join(unknown)}; valid: EVF, baseline, random")
+        raise ValueError(f"unknown control method(s) {', '.join(unknown)}; valid: {', '.join(CONTROLLERS)}")
     gen = make_generator(cfg.eval_seed)
     tasks = [(obj, t, *control_goals(data.ids[obj], cfg, gen))
              for obj in range(len(data)) for t in range(cfg.control_trials)]
@@ -759,6 +792,8 @@ def control_experiment(cfg, models: dict, data: Clips, progress: bool = False) -
             g = make_generator(cfg.eval_seed + 1000 * obj + t)
             if method == "random":
                 r = random_action_trial(obj_id, start, goal, cfg, g, pushes=cfg.control_pushes)
+            elif method == "simulator":
+                r = simulator_trial(obj_id, start, goal, cfg, g, pushes=cfg.control_pushes)
             else:
                 dev = next(model.parameters()).device
                 exp = data.frames(obj, torch.arange(cfg.experiences), dev)
