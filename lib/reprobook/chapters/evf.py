@@ -74,9 +74,12 @@ from ..train import cache as _cache
 from ..train.cache import cached, library_digest
 from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.reptile import reptile_step
+from . import omnipush as omnipush_chapter
 from .omnipush import spread
 
 DATASETS = ("omnipush",)   # the split file (object ids)
+#: wheels the lent GPU machine lacks: the pushes are simulated in MuJoCo (chapter 8's packages)
+DEVICE_PACKAGES = omnipush_chapter.DEVICE_PACKAGES
 # seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
 # (rendering is serial on the CPU, about 20 ms a 64 x 64 x 12 clip, done once by the method notebook and
 # cached; control plans 3 x 16 tasks of 3 CEM iterations of 100 candidates: the models render their context
