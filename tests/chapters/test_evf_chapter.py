@@ -63,6 +63,9 @@ def test_paper_config_holds_the_official_sizes():
     assert (cfg.experiences, cfg.inner_steps, cfg.outer_lr, cfg.steps, cfg.pixel_loss) == (5, 1, 1.0, 100_000, "l1")
     assert list(cfg.hidden) == [4, 8, 16] and cfg.pushes == 250 and cfg.train_objects is None
     assert evf.meta_steps(cfg) == 12_500
+    # SAVP defaults: inverse-sigmoid scheduled sampling k = 900, KL annealed linearly over steps 50k-100k
+    model = evf.EVF.from_config(cfg)
+    assert model.schedule_sampling_k == 900.0 and model.kl_anneal == (50_000, 100_000)
     assert sum(evf.SHORT_BUDGET_S.values()) <= 420 and set(evf.SHORT_BUDGET_S) == set(evf.CONFIGS)
 
 
@@ -77,6 +80,9 @@ def test_paper_config_holds_the_official_sizes():
     (dict(meta_batch=0), "meta_batch"),
     (dict(steps=3), "one meta-step"),
     (dict(pixel_loss="l3"), "pixel_loss"),
+    (dict(schedule_sampling_k=-1), "schedule_sampling_k"),
+    (dict(kl_anneal=[0.8, 0.2]), "kl_anneal"),
+    (dict(kl_anneal=0.5), "kl_anneal"),
     (dict(batch=True), "batch"),
     (dict(nonsense=1), "unknown parameter"),
 ])
@@ -164,7 +170,8 @@ def test_control_config():
     for scale in ("smoke", "short", "paper"):
         cfg = evf.config("control", scale)
         assert cfg.success_radius == 0.01 and 1 <= cfg.elites <= cfg.samples
-    assert (evf.config("control", "paper").samples, evf.config("control", "paper").elites) == (100, 10)
+    paper = evf.config("control", "paper")   # the public planner's cem.py: 100 samples, 10 elites, 100 rounds, std 1
+    assert (paper.samples, paper.elites, paper.iterations, paper.cem_std) == (100, 10, 100, 1.0)
     with pytest.raises(ValueError, match="elites"):
         control_cfg(samples=2, elites=3)
     with pytest.raises(ValueError, match="unknown parameter"):

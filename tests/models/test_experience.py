@@ -24,7 +24,11 @@ def test_default_architecture_and_shapes():
     convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 64, 64, 64]
     assert convs[0].in_channels == 6 and all(c.stride == (2, 2) for c in convs)
+    # evf_model.py: conv1 5x5, conv2-4 3x3, SAME padding: 64 -> 32 -> 16 -> 8 -> 4
+    assert [c.kernel_size for c in convs] == [(5, 5), (3, 3), (3, 3), (3, 3)]
     assert enc.feature_shape == (64, 4, 4) and enc.fc.out_features == 5
+    with pytest.raises(ValueError, match="first_kernel_size"):
+        ExperienceEncoder(first_kernel_size=4)
     x = clips(B=2, K=3, T=3, H=64)
     assert enc(x).shape == (2, 5)
     assert enc.embed_clips(x).shape == (2, 3, 5)

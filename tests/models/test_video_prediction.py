@@ -376,3 +376,52 @@ def test_conv_lstm_cell(layer_norm):
         cell(x, (h[:, :3], c))
     with pytest.raises(ValueError, match="odd"):
         ConvLSTMCell(3, 6, kernel=4)
+
+
+# ------------------------------------------------------------------ SAVP's training schedules
+def test_scheduled_sampling_schedule_closed_form():
+    import math
+
+    from reprobook.models.video_prediction import scheduled_sampling_prob
+
+    assert scheduled_sampling_prob(0) == pytest.approx(900 / 901)
+    assert scheduled_sampling_prob(6000) == pytest.approx(900 / (900 + math.exp(6000 / 900)))
+    assert 0.4 < scheduled_sampling_prob(6100) < 0.6
+    assert scheduled_sampling_prob(12_300) > 0.001 and scheduled_sampling_prob(12_400) == 0.0   # < 0.001: off
+    assert scheduled_sampling_prob(10 ** 9) == 0.0
+    assert scheduled_sampling_prob(50, k=10.0) == pytest.approx(10 / (10 + math.exp(5)))
+    with pytest.raises(ValueError, match="k must be"):
+        scheduled_sampling_prob(0, k=0)
+
+
+def test_kl_anneal_weight_closed_form():
+    from reprobook.models.video_prediction import kl_anneal_weight
+
+    w = [kl_anneal_weight(s, 0.001, 50_000, 100_000) for s in (0, 49_999, 50_000, 75_000, 100_000, 200_000)]
+    assert w == pytest.approx([0, 0, 0, 0.0005, 0.001, 0.001])
+    assert kl_anneal_weight(4, 2.0, 5, 5) == 0 and kl_anneal_weight(5, 2.0, 5, 5) == 2.0
+    with pytest.raises(ValueError, match="end must be"):
+        kl_anneal_weight(0, 1.0, 5, 4)
+
+
+def test_ground_truth_prob_one_is_teacher_forcing_and_zero_closed_loop():
+    m = make()
+    f, a, s = clip(t=5)
+    forced = m(f, a, s, context=2, posterior=False, sample=False, ground_truth_prob=1.0)["frames_pred"]
+    all_context = m(f, a, s, context=4, posterior=False, sample=False)["frames_pred"]
+    torch.testing.assert_close(forced, all_context, rtol=0, atol=0)
+    closed = m(f, a, s, context=2, posterior=False, sample=False, ground_truth_prob=0.0)["frames_pred"]
+    assert torch.equal(closed, m(f, a, s, context=2, posterior=False, sample=False)["frames_pred"])
+    assert not torch.allclose(closed[:, 2:], forced[:, 2:])
+    with pytest.raises(ValueError, match="ground_truth_prob"):
+        m(f, a, s, ground_truth_prob=1.5)
+
+
+def test_generator_reads_the_first_frame_at_every_step():
+    m = make(first_image_background=False, scratch_image=False)
+    f, a, s = clip(t=5)
+    f2 = f.clone()
+    f2[:, 0] = torch.rand_like(f2[:, 0])
+    p1 = m(f, a, s, context=2, posterior=False, sample=False)["frames_pred"]
+    p2 = m(f2, a, s, context=2, posterior=False, sample=False)["frames_pred"]
+    assert all(not torch.equal(p1[:, t], p2[:, t]) for t in range(4))     # SAVP: concat[image, first image]

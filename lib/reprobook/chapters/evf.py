@@ -11,7 +11,8 @@ pooled, and that baseline fine-tuned on the new object's ``K`` clips.
 Official settings (the ``paper`` scale; evf-public's README runs ``train_evf.py`` and, for the
 baseline, SAVP's ``train.py`` with ``hparams/bair_action_free/ours_vae_l1/debug.json`` and
 ``batch_size=8``): 64 x 64 RGB, 12 frames of which 2 are context, SAVP VAE with L1 loss, KL weight
-0.001, lr 1e-3, batch 8, generator width ``ngf`` 4 (ConvLSTM widths 4, 8, 16), SAVP's 4 CDNA
+0.001 annealed linearly over the second half of training and inverse-sigmoid scheduled sampling
+(``k = 900``) as SAVP's defaults, lr 1e-3, batch 8, generator width ``ngf`` 4 (ConvLSTM widths 4, 8, 16), SAVP's 4 CDNA
 transforms plus previous-frame, first-frame and scratch-image sources, 100k optimizer steps (SAVP's
 ``max_steps``); Reptile with meta-batch 8 objects, 1 inner step, outer step 1.0 and one Adam whose
 state persists, so EVF takes ``100k / 8`` meta-steps: the same number of optimizer steps as the
@@ -20,9 +21,10 @@ baseline; 5 experience clips; 5-d embedding.
 **Ours** (not from the paper or the official code): the clips are simulated pushes of the Omnipush
 objects rendered top-down (:func:`reprobook.sim.push_videos.push_videos`; the real videos cannot be
 downloaded here); the experience is ``experiences`` *other* pushes of the object (the paper's
-description; the released code embeds the first and last frame of the clip being predicted); no
-scheduled sampling (SAVP feeds ground truth with a probability decaying over training: we always
-feed the model's own predictions after the context); the fine-tuning baseline's steps and rate; the
+description; the released code embeds the first and last frame of the clip being predicted, and
+never trains its encoder: it sits outside the ``generator`` variables the optimizer updates; we
+train it jointly, as the paper describes); the fine-tuning baseline's steps and rate (the
+official ``finetune_evaluate.py`` defaults to 0 steps); the
 scaling of states and actions (positions and pusher displacements in decimetres = metres x 10, yaw
 in radians, so all are of order 0.1-1); evaluation with the first ``K`` pushes of a test object as its
 experience and its next ``eval_targets`` pushes as targets, z drawn from the prior.
@@ -31,8 +33,8 @@ Notebooks: method (:func:`clips`, :class:`EVF`, :func:`train_evf`, :func:`train_
 prediction (:func:`evaluate`, :func:`finetune`), embedding (the encoder's embeddings of the test
 objects), control.
 
-Control (the control notebook; visual MPC as in the paper's Sec. 5.3, the details **ours**): a push
-is parameterised by a 2-d action ``a`` in ``[-1, 1]^2`` (:func:`push_from_action`: start angle
+Control (the control notebook; visual MPC as in the paper's Sec. 5.3, the details **ours**; the
+public planner maps its 2-d action to one push heading): a push is parameterised by a 2-d action ``a`` in ``[-1, 1]^2`` (:func:`push_from_action`: start angle
 ``phi = pi a[0]`` on the protocol's start circle, heading offset ``beta = max_offset a[1]``, so a
 uniform ``a`` is the dataset's push distribution). :func:`plan` runs :func:`reprobook.control.cem.cem`
 over ``a`` (``samples`` / ``elites`` / ``iterations`` of the config, initial mean 0 and std
@@ -61,7 +63,8 @@ from ..control.cem import cem
 from ..data import omnipush as op
 from ..eval.video import per_step, psnr, ssim
 from ..models.experience import ExperienceEncoder
-from ..models.video_prediction import CDNAPredictor, video_prediction_loss
+from ..models.video_prediction import (CDNAPredictor, kl_anneal_weight, scheduled_sampling_prob,
+                                       video_prediction_loss)
 from ..run.scales import configure, require_int
 from ..data.push_records import wrap_angle
 from ..sim.omnipush_pushes import PushProtocol, protocol_simulator, push_geometry, push_once
@@ -95,7 +98,8 @@ POSITION_SCALE = 10.0
 # train_evf.py's meta_batch_size 8, exp_size 5, inner_iters 1, meta_step_size 1.0
 _PAPER = dict(image_size=64, extent=0.24, frames=12, context=2, hidden=[4, 8, 16], num_masks=4, latent_dim=8,
               encoder_widths=[32, 64, 64, 64], embedding_dim=5, experiences=5, kl_weight=0.001, pixel_loss="l1",
-              lr=1e-3, batch=8, meta_batch=8, inner_steps=1, outer_lr=1.0, steps=100_000, finetune_steps=50,
+              lr=1e-3, batch=8, meta_batch=8, inner_steps=1, outer_lr=1.0, steps=100_000, schedule_sampling_k=900.0,
+              kl_anneal=[0.5, 1.0], finetune_steps=50,
               finetune_lr=1e-3, train_objects=None, test_objects=None, pushes=250, eval_targets=20, sim_seed=0,
               eval_seed=0)
 # one GPU window: a quarter of the train objects, fewer pushes, few steps
@@ -106,13 +110,15 @@ _SMOKE = dict(_PAPER, image_size=32, frames=8, experiences=3, meta_batch=4, step
 
 CONFIGS = {nb: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
            for nb in ("method", "prediction", "embedding")}
-# control: CEM sizes of the public implementation (100 samples, 10 elites, 3 iterations); the initial
-# std over the action box and the 1 cm success radius are ours
-_CONTROL = dict(samples=100, elites=10, iterations=3, cem_std=0.5, success_radius=0.01, control_trials=5,
+# control: CEM of the public planner (MIT-Omnipush/video-prediction savp/control/cem.py): 100 samples, 10
+# elites, initial mean 0 and std 1 (identity covariance), 100 rounds at `paper`; 3 rounds at `short` (our
+# budget); the action parameterisation and the 1 cm success radius are ours
+_CONTROL = dict(samples=100, elites=10, iterations=100, cem_std=1.0, success_radius=0.01, control_trials=5,
                 control_pushes=1)
 CONFIGS["control"] = {"smoke": dict(_SMOKE, **{**_CONTROL, "samples": 16, "elites": 4, "iterations": 2,
                                                "control_trials": 2}),
-                      "short": dict(_SHORT, **{**_CONTROL, "control_trials": 1}), "paper": dict(_PAPER, **_CONTROL)}
+                      "short": dict(_SHORT, **{**_CONTROL, "iterations": 3, "control_trials": 1}),
+                      "paper": dict(_PAPER, **_CONTROL)}
 
 
 def _positive_number(name, value):
@@ -135,6 +141,13 @@ def config(notebook: str, scale: str, **overrides):
         require_int(name, cfg[name], 0)
     for name in ("extent", "kl_weight", "lr", "outer_lr", "finetune_lr"):
         _positive_number(name, cfg[name])
+    if isinstance(cfg.schedule_sampling_k, bool) or not isinstance(cfg.schedule_sampling_k, (int, float)) \
+            or not (math.isfinite(cfg.schedule_sampling_k) and cfg.schedule_sampling_k >= 0):
+        raise ValueError(f"schedule_sampling_k must be a number >= 0 (0: off), got {cfg.schedule_sampling_k!r}")
+    if cfg.kl_anneal is not None and (not isinstance(cfg.kl_anneal, (list, tuple)) or len(cfg.kl_anneal) != 2
+                                      or not 0 <= cfg.kl_anneal[0] <= cfg.kl_anneal[1] <= 1):
+        raise ValueError(f"kl_anneal must be None or [start, end] fractions of steps, 0 <= start <= end <= 1, "
+                         f"got {cfg.kl_anneal!r}")
     if cfg.pixel_loss not in ("l1", "l2"):
         raise ValueError(f"pixel_loss must be 'l1' or 'l2', got {cfg.pixel_loss!r}")
     if cfg.steps < cfg.meta_batch * cfg.inner_steps:
@@ -240,10 +253,13 @@ class EVF(nn.Module):
     """Experience encoder + CDNA predictor; ``embedding_dim = 0``: no encoder (the baseline)."""
 
     def __init__(self, image_size=64, hidden=(32, 64, 128), num_masks=10, latent_dim=8, embedding_dim=5,
-                 encoder_widths=(32, 64, 64, 64), context=2, kl_weight=0.001, pixel_loss="l1"):
+                 encoder_widths=(32, 64, 64, 64), context=2, kl_weight=0.001, pixel_loss="l1",
+                 schedule_sampling_k=900.0, kl_anneal=(50_000, 100_000)):
         super().__init__()
         self.context, self.kl_weight, self.embedding_dim = context, kl_weight, embedding_dim
         self.pixel_loss = pixel_loss
+        self.schedule_sampling_k = schedule_sampling_k   # 0: no scheduled sampling
+        self.kl_anneal = tuple(kl_anneal) if kl_anneal is not None else None   # optimizer steps
         self.encoder = (ExperienceEncoder(image_size=image_size, widths=tuple(encoder_widths),
                                           embedding_dim=embedding_dim) if embedding_dim else None)
         self.predictor = CDNAPredictor(image_size=image_size, hidden=tuple(hidden), num_masks=num_masks,
@@ -251,8 +267,9 @@ class EVF(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, embedding: bool = True) -> "EVF":
+        anneal = None if cfg.kl_anneal is None else tuple(round(f * cfg.steps) for f in cfg.kl_anneal)
         return cls(cfg.image_size, cfg.hidden, cfg.num_masks, cfg.latent_dim, cfg.embedding_dim if embedding else 0,
-                   cfg.encoder_widths, cfg.context, cfg.kl_weight, cfg.pixel_loss)
+                   cfg.encoder_widths, cfg.context, cfg.kl_weight, cfg.pixel_loss, cfg.schedule_sampling_k, anneal)
 
     def predict(self, experience, frames, actions, states, posterior: bool = False, sample: bool = True) -> dict:
         """Roll the predictor over ``frames`` (B, T, 3, S, S) from ``context`` frames; ``experience``
@@ -261,11 +278,23 @@ class EVF(nn.Module):
         return self.predictor(frames, actions, states, context=self.context, embedding=emb,
                               posterior=posterior, sample=sample)
 
-    def loss(self, batch) -> torch.Tensor:
-        """SAVP-VAE loss (L1 + kl_weight KL, posterior z) of ``batch`` = (experience, frames, actions, states)."""
+    def loss(self, batch, step: int | None = None) -> torch.Tensor:
+        """SAVP-VAE loss (L1 + KL weight x KL, posterior z) of ``batch`` = (experience, frames, actions,
+        states) at optimizer step ``step``, with SAVP's schedules: ground truth fed after the context
+        with :func:`~reprobook.models.video_prediction.scheduled_sampling_prob` and the KL weight
+        annealed linearly over ``kl_anneal`` (:func:`~reprobook.models.video_prediction.kl_anneal_weight`).
+        ``step=None``: after training (closed loop, the full KL weight), as for fine-tuning."""
         experience, frames, actions, states = batch
-        out = self.predict(experience, frames, actions, states, posterior=True)
-        return video_prediction_loss(out, frames, kl_weight=self.kl_weight, pixel_loss=self.pixel_loss)["loss"]
+        p, w = 0.0, self.kl_weight
+        if step is not None:
+            if self.schedule_sampling_k:
+                p = scheduled_sampling_prob(step, self.schedule_sampling_k)
+            if self.kl_anneal is not None:
+                w = kl_anneal_weight(step, self.kl_weight, *self.kl_anneal)
+        emb = self.encoder(experience) if self.encoder is not None else None
+        out = self.predictor(frames, actions, states, context=self.context, embedding=emb, posterior=True,
+                             ground_truth_prob=p)
+        return video_prediction_loss(out, frames, kl_weight=w, pixel_loss=self.pixel_loss)["loss"]
 
 
 def _task_batch(cfg, data: Clips, obj: int, gen, device):
@@ -282,7 +311,7 @@ def _parts(cfg, *names):
 
 
 _MODEL_KEYS = ("image_size", "frames", "context", "hidden", "num_masks", "latent_dim", "kl_weight", "pixel_loss", "lr",
-               "batch")
+               "batch", "schedule_sampling_k", "kl_anneal")
 
 
 def meta_steps(cfg) -> int:
@@ -312,11 +341,17 @@ def train_evf(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: b
         if progress:
             from tqdm import tqdm
             steps = tqdm(steps, desc="EVF (Reptile)")
+        inner = [0]                           # optimizer steps so far: SAVP's global_step
+
+        def loss_fn(mm, b):
+            inner[0] += 1
+            return mm.loss(b, step=inner[0] - 1)
+
         for i in steps:
             objs = torch.randint(len(data), (cfg.meta_batch,), generator=gen).tolist()
             tasks = [[_task_batch(cfg, data, o, gen, dev) for _ in range(cfg.inner_steps)] for o in objs]
             r = reptile_step(m, tasks, inner_steps=cfg.inner_steps, inner_lr=cfg.lr, outer_lr=cfg.outer_lr,
-                             loss_fn=lambda mm, b: mm.loss(b), optimizer=opt)
+                             loss_fn=loss_fn, optimizer=opt)
             history["step"].append((i + 1) * per_meta)
             history["loss"].append(float(np.mean([ls[0] for ls in r["inner_losses"]])))
         return {"history": history}
@@ -350,7 +385,7 @@ def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progre
             o = torch.randint(N, (cfg.batch,), generator=gen)
             p = torch.randint(P, (cfg.batch,), generator=gen)
             batch = (None, data.frames(o, p, dev), data.actions[o, p].to(dev), data.states[o, p].to(dev))
-            loss = m.loss(batch)
+            loss = m.loss(batch, step=i)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -22,9 +22,13 @@ the object independently and averages the ``K`` embeddings, which makes the resu
 the order of the clips and lets the number of clips vary per object (``mask``). With ``K = 1`` and
 the predicted clip itself as input it reduces to the official code's encoder.
 
-Not taken from the official code: the kernel size (``kernel_size``, default 3, padding 1) and
-the averaging over clips; layer norm here normalises each sample over all of ``(C, H, W)`` with a
-learned per-element affine (``torch.nn.LayerNorm``).
+Kernel sizes as the official (slim ``conv2d``, SAME padding): 5 x 5 for the first convolution,
+3 x 3 after it. Not taken from the official code: the averaging over clips; layer norm here
+normalises each sample over all of ``(C, H, W)`` with a learned per-element affine
+(``torch.nn.LayerNorm``; TensorFlow's ``layer_norm`` learns one per channel). **Training**: the
+paper trains the encoder with the predictor; in the released code it is never trained (its
+variables are created outside the ``generator`` scope whose variables the optimizer updates, so
+the embedding is a fixed random projection). We train it, as the paper describes.
 """
 from __future__ import annotations
 
@@ -54,33 +58,38 @@ class ExperienceEncoder(nn.Module):
         channels: channels per frame (the convs see ``2 * channels``).
         widths: output channels of the stride-2 convolutions (official: 32, 64, 64, 64).
         embedding_dim: ``E`` (official: 5).
-        kernel_size: 3 or 4 (padding 1, stride 2).
+        kernel_size: 3 or 4 (padding 1, stride 2) for the convolutions after the first (official 3).
+        first_kernel_size: odd kernel of the first convolution, padding ``k // 2`` (official 5).
 
     Shapes: ``clips`` (B, K, T, C, H, W) float, ``T >= 2``; ``mask`` (B, K) bool (True = use the
     clip). :meth:`forward` -> (B, E); :meth:`embed_clips` -> (B, K, E) per-clip embeddings.
     """
 
     def __init__(self, image_size: int = 64, channels: int = 3, widths: Sequence[int] = OFFICIAL_WIDTHS,
-                 embedding_dim: int = OFFICIAL_EMBEDDING_DIM, kernel_size: int = 3):
+                 embedding_dim: int = OFFICIAL_EMBEDDING_DIM, kernel_size: int = 3, first_kernel_size: int = 5):
         super().__init__()
         widths = tuple(widths)
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty sequence of positive ints, got {widths!r}")
         if kernel_size not in (3, 4):
             raise ValueError(f"kernel_size must be 3 or 4, got {kernel_size!r}")
+        if isinstance(first_kernel_size, bool) or not isinstance(first_kernel_size, int) or first_kernel_size < 1 \
+                or first_kernel_size % 2 == 0:
+            raise ValueError(f"first_kernel_size must be a positive odd int, got {first_kernel_size!r}")
         for name, v in (("image_size", image_size), ("channels", channels), ("embedding_dim", embedding_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.image_size, self.channels, self.embedding_dim = image_size, channels, embedding_dim
-        self.widths, self.kernel_size = widths, kernel_size
+        self.widths, self.kernel_size, self.first_kernel_size = widths, kernel_size, first_kernel_size
         layers: list[nn.Module] = []
         c_in, size = 2 * channels, image_size
-        for w in widths:
-            size = _conv_out(size, kernel_size)
+        for i, w in enumerate(widths):
+            k, pad = (first_kernel_size, first_kernel_size // 2) if i == 0 else (kernel_size, 1)
+            size = _conv_out(size, k, padding=pad)
             if size < 1:
                 raise ValueError(f"image_size {image_size} is too small for {len(widths)} stride-2 "
                                  f"convolutions with kernel {kernel_size}")
-            layers += [nn.Conv2d(c_in, w, kernel_size, stride=2, padding=1),
+            layers += [nn.Conv2d(c_in, w, k, stride=2, padding=pad),
                        nn.LayerNorm([w, size, size]), nn.ReLU()]
             c_in = w
         self.convs = nn.Sequential(*layers)

@@ -8,7 +8,8 @@ The code here is our own re-implementation in PyTorch.
 
 **Generator (one step).** At step :math:`t` the network reads the current image :math:`\hat x_t`
 (ground truth :math:`x_t` for :math:`t < \text{context}`, afterwards its own previous prediction:
-closed loop), the state :math:`\hat s_t` (same rule), the action :math:`a_t`, a latent :math:`z_t`
+closed loop, or in training the ground truth with SAVP's scheduled-sampling probability) beside
+the clip's first frame :math:`x_0` (SAVP concatenates the two on the channel axis), the state :math:`\hat s_t` (same rule), the action :math:`a_t`, a latent :math:`z_t`
 and, for EVF, an experience embedding :math:`e`. An encoder-decoder of ConvLSTM layers
 (resolutions :math:`H, H/2, H/4, H/2, H`, skip connections at :math:`H` and :math:`H/2`) produces
 
@@ -37,11 +38,24 @@ images in :math:`[0, 1]` stay in :math:`[0, 1]`.
 The next state is linear in the current state and action, as in Finn et al.:
 :math:`\hat s_{t+1} = W [\hat s_t, a_t] + b`.
 
-**Where conditioning enters.** The vector :math:`c_t = [a_t, e, \hat s_t, z_t]` (action and
-embedding concatenated first, as the official EVF code concatenates the experience embedding to the
-action; :math:`e` is the same at every step, i.e. tiled over time) is tiled over the
-:math:`H/4 \times H/4` grid and concatenated to the input of the bottleneck ConvLSTM (Finn et al.
-concatenate the tiled state-action at the lowest resolution as well).
+**Where conditioning enters.** The vector :math:`c_t = [a_t, e, \hat s_t, z_t]` (:math:`e` is the
+same at every step, i.e. tiled over time; the official EVF code appends the embedding last, after
+the action, the state and the LSTM-filtered :math:`z`, an order that does not matter) is tiled over
+the :math:`H/4 \times H/4` grid and concatenated to the input of the bottleneck ConvLSTM (Finn et
+al. concatenate the tiled state-action at the lowest resolution as well; SAVP concatenates it to
+the input of every layer).
+
+**Where this differs from SAVP's generator** (evf-public ``savp_model.py``; ours is simpler):
+ConvLSTMs at resolutions :math:`H, H/2, H/4, H/2, H` with strided convolutions and nearest
+upsampling (SAVP at 64 px: :math:`H/2, H/4, H/8` and back, ``conv_pool2d`` / ``upsample_conv2d``,
+instance norm); masks from a 1x1 convolution of the last layer (SAVP's masks also see the candidate
+images, ``dependent_mask``); the scratch image from one 3x3 convolution (SAVP: a hidden 3x3 layer
+first); :math:`z` fed directly (SAVP filters it with an LSTM, ``use_rnn_z``); a smaller posterior
+network without the action (SAVP: three 4x4 convolutions of 64-256 channels on the frame pair and
+the tiled action); softmax kernels with zero padding (SAVP: ``relu`` normalisation around an added
+identity kernel, symmetric padding); the state receives the image loss's gradient (SAVP stops it);
+at test time all :math:`z_t` from the prior (SAVP takes the first ``context - 1`` from the
+posterior).
 
 **Latent (SAVP VAE).** Per step a posterior :math:`q(z_t \mid x_t, x_{t+1}) = \mathcal N(\mu_t,
 \operatorname{diag} \sigma_t^2)` is computed by a small conv encoder of the concatenated ground-truth
@@ -53,8 +67,9 @@ dimensions, averaged over batch and time)
 .. math:: \mathrm{KL} = \frac{1}{B(T-1)} \sum_{b,t} -\tfrac12 \sum_{d}
           \left(1 + \log \sigma^2_{btd} - \mu^2_{btd} - \sigma^2_{btd}\right).
 
-**Objective** (SAVP VAE variant, official EVF settings: L1 loss, KL weight 0.001, lr 1e-3, batch
-32, 64x64 RGB, 12 frames, 2 context frames, 3-d state, 4-d action):
+**Objective** (SAVP VAE variant, official EVF settings: L1 loss, KL weight 0.001 annealed linearly
+from step 50k to 100k, lr 1e-3, batch 8, 64x64 RGB, 12 frames, 2 context frames, 3-d state, 4-d
+action):
 
 .. math:: \mathcal L = \operatorname{mean} |\hat x_{1:T-1} - x_{1:T-1}| + \lambda_{KL}\, \mathrm{KL}
           \;(+\ \lambda_s \operatorname{mean} \|\hat s_{1:T-1} - s_{1:T-1}\|^2,\ \lambda_s = 0
@@ -62,6 +77,7 @@ dimensions, averaged over batch and time)
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -78,6 +94,8 @@ __all__ = [
     "composite",
     "gaussian_kl",
     "video_prediction_loss",
+    "scheduled_sampling_prob",
+    "kl_anneal_weight",
 ]
 
 
@@ -86,8 +104,9 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 def normalize_cdna_kernels(logits: Tensor) -> Tensor:
     """Softmax over the taps of each kernel: logits (B, K, k, k) -> kernels (B, K, k, k), every
-    kernel non-negative and summing to 1. (Finn et al. use ``relu(x - eps) + eps`` then divide by
-    the sum; the softmax gives the same normalisation with a smooth gradient.)"""
+    kernel non-negative and summing to 1. (Finn et al. and SAVP use ``relu(x - eps) + eps`` divided
+    by the sum, SAVP around an added identity kernel: the same constraints, a different function;
+    ours starts near the uniform kernel, theirs near the identity.)"""
     if logits.dim() != 4 or logits.shape[-1] != logits.shape[-2]:
         raise ValueError(f"kernel logits must have shape (B, K, k, k), got {tuple(logits.shape)}")
     b, k_num, k, _ = logits.shape
@@ -96,7 +115,7 @@ def normalize_cdna_kernels(logits: Tensor) -> Tensor:
 
 def apply_cdna_kernels(image: Tensor, kernels: Tensor) -> Tensor:
     """Depthwise-filter each image with its own K kernels (same kernel for every channel, zero
-    "same" padding, cross-correlation as TensorFlow's ``depthwise_conv2d``).
+    "same" padding (SAVP pads symmetrically), cross-correlation as TensorFlow's ``depthwise_conv2d``).
     image (B, C, H, W), kernels (B, K, k, k) with odd k -> (B, K, C, H, W)."""
     if image.dim() != 4:
         raise ValueError(f"image must have shape (B, C, H, W), got {tuple(image.shape)}")
@@ -255,7 +274,7 @@ class CDNAPredictor(nn.Module):
         self.cond_dim = action_dim + embedding_dim + state_dim + latent_dim
         lk = dict(kernel=lstm_kernel, layer_norm=layer_norm)
 
-        self.stem = nn.Conv2d(channels, h0, 5, padding=2)
+        self.stem = nn.Conv2d(2 * channels, h0, 5, padding=2)                   # [image, first frame]
         self.enc1 = ConvLSTMCell(h0, h0, **lk)                                   # H
         self.down1 = nn.Conv2d(h0, h0, 3, stride=2, padding=1)
         self.enc2 = ConvLSTMCell(h0, h1, **lk)                                   # H/2
@@ -312,7 +331,9 @@ class CDNAPredictor(nn.Module):
         if states is None:
             states = [None] * 5
         B = image.shape[0]
-        x = torch.relu(self.stem(image))                                       # (B, h0, H, W)
+        if first is None:
+            raise ValueError("step needs the clip's first frame (first=...): SAVP's generator reads it at every step")
+        x = torch.relu(self.stem(torch.cat([image, first], dim=1)))             # (B, h0, H, W)
         e1, s1 = self.enc1(x, states[0])                                       # (B, h0, H, W)
         e2, s2 = self.enc2(torch.relu(self.down1(e1)), states[1])              # (B, h1, H/2, W/2)
         x = torch.relu(self.down2(e2))                                         # (B, h1, H/4, W/4)
@@ -327,8 +348,6 @@ class CDNAPredictor(nn.Module):
         kernels = normalize_cdna_kernels(logits)                               # (B, K, k, k)
         sources = []
         if self.first_image_background:
-            if first is None:
-                raise ValueError("first_image_background needs the clip's first frame (first=...)")
             sources.append(first)
         if self.scratch_head is not None:
             sources.append(torch.sigmoid(self.scratch_head(d2)))               # (B, C, H, W)
@@ -339,7 +358,8 @@ class CDNAPredictor(nn.Module):
         return nxt, kernels, masks, [s1, s2, s3, s4, s5]
 
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor, context: int = 2,
-                embedding: Optional[Tensor] = None, sample: bool = True, posterior: bool = True) -> dict:
+                embedding: Optional[Tensor] = None, sample: bool = True, posterior: bool = True,
+                ground_truth_prob: float = 0.0) -> dict:
         """Roll the model over a clip.
 
         Args:
@@ -351,6 +371,10 @@ class CDNAPredictor(nn.Module):
             embedding: (B, E) EVF experience embedding if ``embedding_dim > 0``, else None.
             sample: draw z (reparameterised) rather than use the mean.
             posterior: z from q(z_t | x_t, x_{t+1}) (training) or from the prior N(0, I) (test).
+            ground_truth_prob: scheduled sampling (SAVP's ``schedule_sampling``, training only): after
+                the context, each example is fed its ground-truth frame and state instead of its own
+                prediction with this probability, drawn per example and step
+                (:func:`scheduled_sampling_prob` gives SAVP's schedule). 0: closed loop (test).
 
         Returns dict with ``frames_pred`` (B, T-1, C, H, W) (prediction of frames 1..T-1),
         ``states_pred`` (B, T-1, S), ``kl`` (scalar; 0 when ``posterior=False``), ``z_mu``,
@@ -358,6 +382,8 @@ class CDNAPredictor(nn.Module):
         (B, T-1, num_sources, H, W).
         """
         self._check_inputs(frames, actions, states, context, embedding)
+        if not 0.0 <= float(ground_truth_prob) <= 1.0:
+            raise ValueError(f"ground_truth_prob must be in [0, 1], got {ground_truth_prob!r}")
         B, T = frames.shape[:2]
         L = self.latent_dim
         if posterior:
@@ -375,6 +401,10 @@ class CDNAPredictor(nn.Module):
         for t in range(T - 1):
             if t < context:                     # ground truth inside the context, else own outputs
                 image, state = frames[:, t], states[:, t]
+            elif ground_truth_prob > 0:         # scheduled sampling: some examples get the truth
+                feed = torch.rand(B, device=frames.device) < ground_truth_prob               # (B,)
+                image = torch.where(feed[:, None, None, None], frames[:, t], image)
+                state = torch.where(feed[:, None], states[:, t], state)
             act = actions[:, t]
             parts = [act] + ([embedding] if embedding is not None else []) + [state, z[:, t]]
             cond = torch.cat(parts, dim=-1)                                     # (B, cond_dim)
@@ -386,6 +416,28 @@ class CDNAPredictor(nn.Module):
             masks.append(m)
         return dict(frames_pred=torch.stack(preds, 1), states_pred=torch.stack(state_preds, 1), kl=kl,
                     z_mu=z_mu, z_logvar=z_logvar, kernels=torch.stack(kernels, 1), masks=torch.stack(masks, 1))
+
+
+def scheduled_sampling_prob(step: int, k: float = 900.0) -> float:
+    """SAVP's inverse-sigmoid schedule (``schedule_sampling='inverse_sigmoid'``,
+    ``schedule_sampling_k=900``): the probability of feeding ground truth at optimizer step ``step``,
+    ``k / (k + exp(step / k))``, and exactly 0 once it falls below 0.001 (SAVP: "eventually the model
+    is deterministically autoregressive"). About 0.5 at step 6,100, 0 from step 12,400 on."""
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k!r}")
+    x = step / k
+    p = 0.0 if x > 700 else k / (k + math.exp(x))
+    return p if p >= 0.001 else 0.0
+
+
+def kl_anneal_weight(step: int, kl_weight: float, start: int, end: int) -> float:
+    """SAVP's linear KL annealing (``kl_anneal='linear'``, default ``kl_anneal_steps=(50000,
+    100000)``): 0 before ``start``, ``kl_weight`` from ``end`` on, linear in between."""
+    if end < start:
+        raise ValueError(f"end must be >= start, got {start}, {end}")
+    if end == start:
+        return kl_weight if step >= start else 0.0
+    return kl_weight * min(max(step - start, 0), end - start) / (end - start)
 
 
 def video_prediction_loss(out: dict, frames: Tensor, kl_weight: float = 0.001,
