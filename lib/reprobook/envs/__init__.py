@@ -1,0 +1,1 @@
+"""Simulated environments (pure numpy) used by the book's reinforcement-learning chapters."""
