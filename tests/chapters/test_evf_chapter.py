@@ -357,3 +357,67 @@ def test_control_experiment(tiny_data, model_cache, control_obj):
     np.testing.assert_array_equal(again["position_error_mm"], df[df["method"] == "random"]["position_error_mm"])
     with pytest.raises(ValueError, match="unknown control method"):
         evf.control_experiment(ccfg, {"MPC": None}, test)
+
+
+# ------------------------------------------------------------------------- bad inputs and caches
+def test_divergence_is_an_error_and_not_cached(tiny_data, model_cache):
+    from reprobook.train.loop import NonFiniteLossError
+
+    cfg, train, test = tiny_data
+    with pytest.raises(NonFiniteLossError):
+        evf.train_baseline(tiny_cfg(lr=1e4, steps=6), train, device="cpu")
+    assert not list(model_cache.glob("*.pt"))
+    base, _ = evf.train_baseline(cfg, train, device="cpu")
+    with pytest.raises(NonFiniteLossError, match="fine-tuning"):
+        evf.finetune(base, test.select(0, range(2)), steps=3, lr=1e6)
+
+
+def test_model_cache_covers_the_clip_contents(tiny_data, model_cache):
+    cfg, train, _ = tiny_data
+    evf.train_baseline(cfg, train, device="cpu")
+    shuffled = evf.Clips(train.ids, train.video.flip(1), train.actions.flip(1), train.states.flip(1))
+    evf.train_baseline(cfg, shuffled, device="cpu")
+    assert len(list(model_cache.glob("*.pt"))) == 2                       # same ids and shapes, other data
+
+
+def test_damaged_caches_are_named(data_root, model_cache):
+    import os
+
+    from reprobook.train.checkpoint import CorruptCheckpointError
+
+    cfg = tiny_cfg(train_objects=2, pushes=3, experiences=1, eval_targets=1)
+    evf.clips(cfg, "train")
+    (path,) = model_cache.glob("clips-*.pt")
+    for garbage in (b"hello world garbage", os.urandom(300)):
+        path.write_bytes(garbage)
+        with pytest.raises(CorruptCheckpointError, match="delete"):
+            evf.clips(cfg, "train")
+    torch.save({"video": torch.zeros(2, 1, 8, 32, 32, 3, dtype=torch.uint8)}, path)
+    with pytest.raises(CorruptCheckpointError, match="do not hold"):
+        evf.clips(cfg, "train")
+
+
+def test_predict_object_and_plan_refuse_mismatches(tiny_data, model_cache, control_obj):
+    import numpy as np
+
+    cfg, train, test = tiny_data
+    base, _ = evf.train_baseline(cfg, train, device="cpu")
+    for kw, match in ((dict(targets=[0]), "targets"), (dict(targets=[]), "targets"), (dict(targets=[99]), "targets")):
+        with pytest.raises(ValueError, match=match):
+            evf.predict_object(cfg, "baseline", base, test, 0, **kw)
+    with pytest.raises(ValueError, match="context"):
+        evf.predict_object(tiny_cfg(context=3), "baseline", base, test, 0)
+    with pytest.raises(ValueError, match="frames"):
+        evf.predict_object(tiny_cfg(frames=6), "baseline", base, test, 0)
+    with pytest.raises(ValueError, match="needs a model"):
+        evf.predict_object(cfg, "EVF", None, test, 0)
+    with pytest.raises(ValueError, match="at least one method"):
+        evf.evaluate(cfg, {}, test)
+    ccfg = control_cfg()
+    model = evf.EVF.from_config(ccfg)
+    pose = np.zeros(3)
+    goal = evf.goal_image(control_obj, [0.02, 0, 0], pose, ccfg)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        evf.plan(model, torch.rand(2, ccfg.frames, 3, 32, 32), control_obj, pose, goal * 255, ccfg)
+    with pytest.raises(ValueError, match="experience"):
+        evf.plan(model, None, control_obj, pose, goal, ccfg)

@@ -75,7 +75,8 @@ from ..sim.render import Camera, render_frame, render_push
 from ..train import make_generator, resolve_device
 from ..train import cache as _cache
 from ..train.cache import cached, library_digest
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.loop import NonFiniteLossError
+from ..train.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from ..train.reptile import reptile_step
 from . import omnipush as omnipush_chapter
 from .omnipush import spread
@@ -145,6 +146,7 @@ def config(notebook: str, scale: str, **overrides):
             or not (math.isfinite(cfg.schedule_sampling_k) and cfg.schedule_sampling_k >= 0):
         raise ValueError(f"schedule_sampling_k must be a number >= 0 (0: off), got {cfg.schedule_sampling_k!r}")
     if cfg.kl_anneal is not None and (not isinstance(cfg.kl_anneal, (list, tuple)) or len(cfg.kl_anneal) != 2
+                                      or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in cfg.kl_anneal)
                                       or not 0 <= cfg.kl_anneal[0] <= cfg.kl_anneal[1] <= 1):
         raise ValueError(f"kl_anneal must be None or [start, end] fractions of steps, 0 <= start <= end <= 1, "
                          f"got {cfg.kl_anneal!r}")
@@ -222,6 +224,12 @@ def clips(cfg, role: str, progress: bool = False) -> Clips:
     path = _cache.CACHE / f"clips-{hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]}.pt"
     state = load_checkpoint(path)
     if state is not None:
+        P, T, S = cfg.pushes, cfg.frames, cfg.image_size
+        want = {"video": (len(keys), P, T, S, S, 3), "actions": (len(keys), P, T, 4), "states": (len(keys), P, T, 3)}
+        if not isinstance(state, dict) or any(not torch.is_tensor(state.get(k)) or tuple(state[k].shape) != v
+                                              for k, v in want.items()):
+            raise CorruptCheckpointError(f"the cached clips {path} do not hold {len(keys)} objects x {P} clips of "
+                                         f"{T} frames of {S} x {S}; delete the file to render them again")
         return Clips(list(keys), state["video"], state["actions"], state["states"])
     cam = Camera(size=cfg.image_size, extent=cfg.extent)
     videos, acts, sts = [], [], []
@@ -243,9 +251,12 @@ def clips(cfg, role: str, progress: bool = False) -> Clips:
 
 
 def _data_key(cfg, data: Clips) -> str:
-    blob = json.dumps({"ids": data.ids, "shape": list(data.video.shape), "seed": cfg.sim_seed,
-                       "extent": cfg.extent}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """A digest of the clips themselves (ids, videos, actions, states), so a model trained on other
+    data is never handed back from the cache."""
+    h = hashlib.sha256(json.dumps({"ids": data.ids, "shape": list(data.video.shape)}, sort_keys=True).encode())
+    for x in (data.video, data.actions, data.states):
+        h.update(x.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 # -------------------------------------------------------------------------------------- model
@@ -295,6 +306,11 @@ class EVF(nn.Module):
         out = self.predictor(frames, actions, states, context=self.context, embedding=emb, posterior=True,
                              ground_truth_prob=p)
         return video_prediction_loss(out, frames, kl_weight=w, pixel_loss=self.pixel_loss)["loss"]
+
+
+def _check_finite(loss: torch.Tensor, where: str) -> None:
+    if not bool(torch.isfinite(loss)):
+        raise NonFiniteLossError(f"{where}: the loss is {loss.item()}; try a smaller learning rate")
 
 
 def _task_batch(cfg, data: Clips, obj: int, gen, device):
@@ -386,6 +402,7 @@ def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progre
             p = torch.randint(P, (cfg.batch,), generator=gen)
             batch = (None, data.frames(o, p, dev), data.actions[o, p].to(dev), data.states[o, p].to(dev))
             loss = m.loss(batch, step=i)
+            _check_finite(loss, f"baseline step {i + 1}")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -415,6 +432,7 @@ def finetune(model: EVF, experience_clips, steps: int, lr: float, seed: int = 0)
         torch.manual_seed(seed)
         for _ in range(steps):
             loss = tuned.loss((experience, video, actions, states))
+            _check_finite(loss, "fine-tuning")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -433,7 +451,20 @@ def predict_object(cfg, method: str, model, data: Clips, obj: int, targets=None)
     if method not in METHODS + ("copy",):
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS + ('copy',))}")
     K, c = cfg.experiences, cfg.context
-    targets = range(K, K + cfg.eval_targets) if targets is None else targets
+    N, P, T = data.video.shape[:3]
+    if T != cfg.frames:
+        raise ValueError(f"the clips have {T} frames, the config frames = {cfg.frames}")
+    if not 0 <= obj < N:
+        raise ValueError(f"obj must be in 0..{N - 1}, got {obj}")
+    targets = list(range(K, K + cfg.eval_targets) if targets is None else targets)
+    if not targets or any(isinstance(t, bool) or int(t) != t or not K <= t < P for t in targets):
+        raise ValueError(f"targets must be a non-empty list of push indices in {K}..{P - 1} (after the "
+                         f"{K} experience pushes), got {targets}")
+    if method != "copy":
+        if model is None:
+            raise ValueError(f"method {method!r} needs a model")
+        if model.context != c:
+            raise ValueError(f"the model was built for context {model.context}, the config has context {c}")
     dev = next(model.parameters()).device if model is not None else torch.device("cpu")
     frames, actions, states = data.select(obj, targets, dev)
     if method == "copy":
@@ -457,6 +488,8 @@ def evaluate(cfg, models: dict, data: Clips) -> pd.DataFrame:
     unknown = sorted(set(models) - set(METHODS + ("copy",)))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS + ('copy',))}")
+    if not models or len(data) == 0:
+        raise ValueError("evaluate needs at least one method and one object")
     window = min(11, cfg.image_size - (1 - cfg.image_size % 2))
     rows = []
     for method, model in models.items():
@@ -542,7 +575,10 @@ def embedding_summary(emb: pd.DataFrame, attributes: pd.DataFrame) -> dict:
         keep = np.arange(len(y)) != i
         w, *_ = np.linalg.lstsq(X[keep], y[keep], rcond=None)
         pred[i] = X[i] @ w
-    r2 = 1 - float(np.sum((y - pred) ** 2)) / float(np.sum((y - y.mean()) ** 2))
+    spread = float(np.sum((y - y.mean()) ** 2))
+    if spread == 0:
+        raise ValueError("all objects have the same mass: R^2 is undefined")
+    r2 = 1 - float(np.sum((y - pred) ** 2)) / spread
     return {"specificity": float(d[same].mean() / d[other].mean()), "mass_r2": r2}
 
 
@@ -684,13 +720,20 @@ def plan(model: EVF, experience, obj_id: str, pose, goal_image, cfg, generator: 
         obj, _ = _simulator(obj_id, protocol, SURFACE)
         dev = next(model.parameters()).device
         goal = goal_image
-        if isinstance(goal, np.ndarray):
-            goal = _to_tensor_image(goal) if goal.dtype == np.uint8 else torch.as_tensor(goal, dtype=torch.float32)
+        if isinstance(goal, np.ndarray) and goal.dtype == np.uint8:
+            goal = _to_tensor_image(goal)
+        goal = torch.as_tensor(goal)
+        if goal.dtype == torch.uint8:
+            raise ValueError("a uint8 goal_image must be (S, S, 3) as rendered; a (3, S, S) goal must be float in [0, 1]")
         goal = goal.to(dev, torch.float32)
         S = cfg.image_size
         if goal.shape != (3, S, S):
             raise ValueError(f"goal_image must be (3, {S}, {S}) float or ({S}, {S}, 3) uint8, got {tuple(goal.shape)}")
-        exp = None if model.encoder is None else torch.as_tensor(experience).to(dev)
+        if not bool(torch.isfinite(goal).all()) or goal.min() < 0 or goal.max() > 1:
+            raise ValueError("a float goal_image must hold values in [0, 1] (divide a 0-255 image by 255)")
+        if model.encoder is not None and experience is None:
+            raise ValueError("EVF plans with the object's experience clips: pass experience (K, T, 3, S, S)")
+        exp = None if model.encoder is None else torch.as_tensor(experience, dtype=torch.float32).to(dev)
 
         def cost_fn(actions):
             frames, acts, states = (x.to(dev) for x in _candidate_inputs(actions, obj, pose, cfg, protocol))

@@ -21,6 +21,7 @@ import torch
 
 from ..paths import RUNS
 from .checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
+from .loop import NonFiniteLossError
 
 CACHE = RUNS / "cache"
 NUMERIC_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
@@ -65,6 +66,11 @@ def cached(module: torch.nn.Module, fit: Callable[[torch.nn.Module, Path], dict]
             raise CorruptCheckpointError(f"cache file {path} does not hold this model ({type(e).__name__}: "
                                          f"{str(e).splitlines()[0]}); delete it to train again") from None
     info = fit(module, partial)
+    bad = [n for n, t in module.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        partial.unlink(missing_ok=True)
+        raise NonFiniteLossError(f"training ended with non-finite weights ({', '.join(bad[:3])}"
+                                 f"{', ...' if len(bad) > 3 else ''}); not cached: try a smaller learning rate")
     save_checkpoint(path, {"model": module.state_dict(), "info": info, "parts": json.dumps(parts, default=str)})
     partial.unlink(missing_ok=True)
     return module, info, False

@@ -54,7 +54,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict | None:
         raise UnsafeCheckpointError(
             f"refusing to load {path}: it holds objects other than tensors and plain metadata, "
             f"which could run code when loaded ({first})") from None
-    except (EOFError, RuntimeError, OSError) as e:
+    except (EOFError, RuntimeError, OSError, KeyError, IndexError, ValueError, UnicodeDecodeError) as e:
+        # random bytes can fail anywhere in the unpickler; all of it means "not a checkpoint"
         raise CorruptCheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0] if str(e) else 'empty or truncated file'}); "
                                      f"it is damaged: delete it to start that training afresh") from None

@@ -24,7 +24,8 @@ Conventions (ours):
 * alternatively one **persistent** ``optimizer`` serves every task of every meta-step: its state
   (Adam's moments and step count) carries over from task to task, only the parameters are reset to
   :math:`\theta`. This is what evf-public does: its ``VariableState`` exports and imports the
-  trainable variables only, so TensorFlow's Adam slots live on (``scripts/train_evf.py``);
+  trainable variables only, so TensorFlow's Adam slots live on (``scripts/train_evf.py``). When a
+  step fails, the model is restored but such an optimizer keeps the state of the steps it took;
 * implemented with state save / restore on the model itself: parameters are reset to
   :math:`\theta` before each task and set to the Reptile update at the end; **buffers** (e.g.
   batch-norm running statistics) are restored to their values before the step; parameters with
