@@ -3,7 +3,9 @@
 - :mod:`.terrain`: tile types and procedural maps (ridged fractal noise, lava border, spawn ring);
 - :mod:`.rules`: the :class:`~.rules.Agents` arrays and the per-tick survival rules (food, water,
   health, foraging, movement, death, forest regrowth) and one :func:`~.rules.step`;
-- :mod:`.combat`: skills and the experience table, the three attack styles, spawn immunity, freeze.
+- :mod:`.combat`: skills and the experience table, the three attack styles, spawn immunity, freeze;
+- :mod:`.env`: the PettingZoo parallel environment :class:`~.env.NeuralMMO` (spawning, observations,
+  actions, rewards), a scripted foraging policy and visitation coverage.
 
 Official facts are cited by ``file:line`` in NeuralMMO/environment at tag v1.3 (commit c8441124);
 values that are ours say so.
@@ -13,6 +15,8 @@ from __future__ import annotations
 from .combat import (FREEZE_TICKS, IMMUNE_TICKS, MAX_LEVEL, STYLE_RANGE, XP_SCALE, XP_TABLE,
                      AttackResult, Skill, Style, attack, chebyshev, combat_level, hit_probability,
                      immune, level_from_xp, max_hit, xp_at_level)
+from .env import (ENTITY_FEATURES, N_ENTITIES, POPULATION_COLORS, SELF_FEATURES, TILE_COLORS,
+                  VIEW_RADIUS, NeuralMMO, coverage, scripted_policy, visitation)
 from .rules import (FOREST_REGROW_PROB, HEALTH_RESTORE, INITIAL_HEALTH, INITIAL_RESOURCE, MOVE_DELTAS,
                     RESOURCE_RESTORE, STARVE_DAMAGE, Agents, deaths, move, regrow, step, update_vitals)
 from .terrain import (FOREST_BELOW, GRASS_BELOW, IMPASSABLE, WALKABLE, WATER_BELOW, Tile, fractal,
@@ -25,4 +29,6 @@ __all__ = ["FREEZE_TICKS", "IMMUNE_TICKS", "MAX_LEVEL", "STYLE_RANGE", "XP_SCALE
            "RESOURCE_RESTORE", "STARVE_DAMAGE", "Agents", "deaths", "move", "regrow", "step",
            "update_vitals",
            "FOREST_BELOW", "GRASS_BELOW", "IMPASSABLE", "WALKABLE", "WATER_BELOW", "Tile", "fractal",
-           "generate_map", "passable", "spawn_positions", "spawn_ring", "walkable"]
+           "generate_map", "passable", "spawn_positions", "spawn_ring", "walkable",
+           "ENTITY_FEATURES", "N_ENTITIES", "POPULATION_COLORS", "SELF_FEATURES", "TILE_COLORS",
+           "VIEW_RADIUS", "NeuralMMO", "coverage", "scripted_policy", "visitation"]

@@ -1,0 +1,456 @@
+"""A PettingZoo ``ParallelEnv`` around the Neural MMO v1.3 core (arXiv 2001.12004).
+
+Official facts cite ``file:line`` in NeuralMMO/environment at tag ``v1.3`` (commit c8441124);
+everything else is ours and says so.
+
+Spawning and respawning (official ``forge/blade/core/realm.py``):
+
+- every tick the realm makes one spawn attempt (``realm.py:104-110``), including the tick of
+  ``reset`` (``reset`` is ``step({})``, ``realm.py:123-126``);
+- the new agent's population is ``hash(str(entID)) % NPOP`` (``realm.py:131-135``): a
+  pseudo-random draw (Python salts ``str`` hashes per process), not round robin. Ours:
+  ``pop_assign="random"`` draws it uniformly from the env's rng; ``pop_assign="round_robin"``
+  (ours) takes the next population in cyclic order that is not full;
+- the attempt fails (nobody spawns that tick; the id is still consumed) when ``NENT`` agents are
+  alive or when the drawn population already holds ``NENT // NPOP`` agents
+  (``realm.py:25-26,47-52``); NENT = 128, NPOP = 8 in the v1.3 experiment config
+  (``experiments.py:38-39``; the core default ``NENT = 256``, ``forge/blade/core/config.py:25``);
+- the dead are removed and free their population's capacity (``realm.py:212-223,242-255,66-79``),
+  so the world is persistent: dead agents are replaced, one attempt per tick. Officially the
+  replacement is a new entity with a new id; here it reuses the freed name ("slot", ours).
+  PettingZoo's ``parallel_api_test`` forbids a name that terminated from coming back, so
+  ``respawn=False`` (ours) gives every slot a single life (an episode ends when all
+  ``max_agents`` slots have lived and died, or at the horizon);
+- spawn tiles: uniform over the grass ring just inside the lava (``config.py:47-55``); ours also
+  offers ``spawn="interior"`` (:func:`~.terrain.spawn_positions`);
+- a newly spawned agent is observed at the end of the tick it spawns and acts from the next tick
+  on (officially only agents that sent decisions are stepped, ``realm.py:204-207``); here the
+  agent is added after the core tick and its ``spawn_tick`` is the next tick, so spawn immunity
+  (:data:`~.combat.IMMUNE_TICKS`) covers its first 10 ticks of action.
+
+Reward: the official realm rewards 0 every tick (``realm.py:128-129``) and the trainer appends
+``-1`` when an agent dies (``forge/ethyr/experience/rollout.py:84-87``); here the reward is 0 per
+tick alive and -1 in the step an agent dies.
+
+Horizon: v1.3 has none (persistent, ``forge/blade/core/api.py:80-86``); ``horizon`` (ours,
+default 1000) truncates every live agent after that many steps.
+
+Observation (per agent, a ``spaces.Dict``):
+
+- ``"tiles"`` int8 ``(15, 15)``: tile indices (:class:`~.terrain.Tile`) within Chebyshev radius
+  ``STIM = 7`` (``WINDOW = 15``, ``config.py:22-23``) centred on the agent; cells off the map
+  are LAVA (index 0), as the official padded crop (``forge/blade/core/map.py:52-63``);
+- ``"entities"`` float32 ``(E, F)``: officially every agent on a tile of the window, self first
+  (``forge/blade/io/stimulus/dynamic.py:93-105``); ours caps it at the ``E`` nearest
+  (``n_entities=32``, ours): row 0 is always the observer itself, then the other live agents by
+  Chebyshev distance (ties by slot index); columns :data:`ENTITY_FEATURES` (the official entity
+  stimulus has Self, Population, relative R and C, Food, Water, Health, Freeze, Immune,
+  ``forge/blade/io/stimulus/static.py:34-106``; the skill levels are ours). Raw, unnormalised;
+- ``"mask"`` int8 ``(E,)`` (``MultiBinary``): 1 for real entity rows (row 0 always);
+- ``"self"`` float32 ``(S,)``: the observer's own attributes :data:`SELF_FEATURES` (ours).
+
+Action (per agent): ``{"move": Discrete(5), "style": Discrete(3), "target": Discrete(E + 1)}``.
+``move`` 0 stay, 1 N, 2 S, 3 E, 4 W (:data:`~.rules.MOVE_DELTAS`); ``style`` 0 melee, 1 range,
+2 mage (:class:`~.combat.Style`); ``target`` indexes the entity rows of the agent's *last*
+observation; ``E`` means no attack (ours), as does an index of a masked row, row 0 (self: the
+official ``Attack.call`` ignores self-targets, ``forge/blade/io/action/static.py:135-137``), or a
+target that is out of the style's range. Agents missing from ``actions`` stay and do not attack;
+actions of the dead or of unknown names are ignored.
+"""
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from .combat import FREEZE_TICKS, IMMUNE_TICKS, MAX_LEVEL, Skill, Style
+from .rules import MOVE_DELTAS, Agents
+from .rules import step as core_step
+from .terrain import Tile, generate_map, spawn_positions, walkable
+
+__all__ = ["NeuralMMO", "ENTITY_FEATURES", "SELF_FEATURES", "VIEW_RADIUS", "N_ENTITIES",
+           "TILE_COLORS", "POPULATION_COLORS", "scripted_policy", "visitation", "coverage"]
+
+VIEW_RADIUS = 7
+"""Official ``STIM = 7``: the tile crop is ``2 * 7 + 1 = 15`` a side (``config.py:22-23``)."""
+N_ENTITIES = 32
+"""Entity rows per observation (ours; officially every agent in the window, variable length)."""
+
+ENTITY_FEATURES = ("dr", "dc", "food", "water", "health", "population", "melee", "range", "mage",
+                   "defense", "constitution", "immune", "freeze", "self")
+"""Columns of ``obs["entities"]``: position relative to the observer, vitals, population, levels
+of the combat skills, ticks of spawn immunity and freeze left, and 1 for the observer's own row."""
+
+SELF_FEATURES = ("r", "c", "food", "water", "health", "food_max", "water_max", "health_max",
+                 "constitution", "melee", "range", "mage", "defense", "fishing", "hunting",
+                 "immune", "freeze", "age")
+"""Entries of ``obs["self"]``: absolute position, vitals and their maxima, the 7 skill levels
+(:class:`~.combat.Skill` order), immunity and freeze left, and ticks since spawn (ours)."""
+
+TILE_COLORS = np.array([[207, 16, 32],     # LAVA
+                        [30, 90, 200],     # WATER
+                        [120, 190, 90],    # GRASS
+                        [150, 120, 70],    # SCRUB
+                        [20, 100, 40],     # FOREST
+                        [128, 128, 128]],  # STONE
+                       dtype=np.uint8)
+"""RGB per :class:`~.terrain.Tile` index for :meth:`NeuralMMO.render` (ours)."""
+
+POPULATION_COLORS = np.array([[255, 255, 0], [255, 0, 255], [0, 255, 255], [255, 255, 255],
+                              [255, 128, 0], [0, 0, 0], [128, 0, 255], [255, 160, 200]],
+                             dtype=np.uint8)
+"""RGB per population (cycled beyond 8) for :meth:`NeuralMMO.render` (ours; the official client
+uses a ``Palette`` of neon colours, ``realm.py:31,57``)."""
+
+
+class NeuralMMO(ParallelEnv):
+    """Neural MMO v1.3 as a PettingZoo parallel environment (see the module docstring).
+
+    Args:
+        size, border: map interior side and lava border (official ``SZ = 62, BORDER = 9``,
+            ``config.py:18-19``).
+        max_agents: agent cap ``NENT`` (128 in the v1.3 experiments, ``experiments.py:38``); the
+            names ``agent_0 .. agent_{max_agents-1}`` are fixed slots.
+        populations: ``NPOP = 8`` (``experiments.py:39``); each holds at most
+            ``max_agents // populations`` agents (``realm.py:26``).
+        horizon: steps before every live agent is truncated (ours; v1.3 has none).
+        seed: default seed of the first :meth:`reset` (map and rng).
+        spawn: ``"ring"`` (official) or ``"interior"`` (ours).
+        lava_lethal: ``True`` (official) lava kills; ``False`` (ours) blocks moves into lava.
+        respawn: refill dead slots (official persistence); ``False`` (ours): one life per slot.
+        pop_assign: ``"random"`` (official-like) or ``"round_robin"`` (ours).
+        n_entities: entity rows ``E`` per observation (ours).
+        render_mode: ``None`` or ``"rgb_array"``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "name": "neural_mmo_v1_3", "is_parallelizable": True}
+
+    def __init__(self, size: int = 62, border: int = 9, max_agents: int = 128, populations: int = 8,
+                 horizon: int = 1000, seed: int | None = None, spawn: str = "ring",
+                 lava_lethal: bool = True, respawn: bool = True, pop_assign: str = "random",
+                 n_entities: int = N_ENTITIES, render_mode: str | None = None):
+        if int(max_agents) != max_agents or max_agents < 1:
+            raise ValueError(f"max_agents must be a positive integer, got {max_agents}")
+        if int(populations) != populations or not 1 <= populations <= max_agents:
+            raise ValueError(f"populations must be an integer in [1, max_agents], got {populations}")
+        if int(horizon) != horizon or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got {horizon}")
+        if spawn not in ("ring", "interior"):
+            raise ValueError(f"unknown spawn region {spawn!r}; expected 'ring' or 'interior'")
+        if pop_assign not in ("random", "round_robin"):
+            raise ValueError(f"unknown pop_assign {pop_assign!r}; expected 'random' or 'round_robin'")
+        if int(n_entities) != n_entities or n_entities < 1:
+            raise ValueError(f"n_entities must be a positive integer, got {n_entities}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unsupported render_mode {render_mode!r}")
+        generate_map(size=size, border=border, seed=0, n_octaves=1)  # validates size and border
+        self.size, self.border = int(size), int(border)
+        self.max_agents, self.populations = int(max_agents), int(populations)
+        self.pop_size = self.max_agents // self.populations
+        self.horizon, self.seed, self.spawn = int(horizon), seed, spawn
+        self.lava_lethal, self.respawn, self.pop_assign = bool(lava_lethal), bool(respawn), pop_assign
+        self.n_entities, self.render_mode = int(n_entities), render_mode
+        self.possible_agents = [f"agent_{i}" for i in range(self.max_agents)]
+        self._slot = {name: i for i, name in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        self._rng: np.random.Generator | None = None
+
+        E, R = self.n_entities, 2 * VIEW_RADIUS + 1
+        side = self.size + 2 * self.border
+        big = float(max(MAX_LEVEL, side))
+        e_low = np.zeros(len(ENTITY_FEATURES), dtype=np.float32)
+        e_high = np.full(len(ENTITY_FEATURES), MAX_LEVEL, dtype=np.float32)
+        e_low[:2], e_high[:2] = -VIEW_RADIUS, VIEW_RADIUS
+        e_high[ENTITY_FEATURES.index("population")] = self.populations - 1
+        e_high[ENTITY_FEATURES.index("immune")] = IMMUNE_TICKS
+        e_high[ENTITY_FEATURES.index("freeze")] = FREEZE_TICKS
+        e_high[ENTITY_FEATURES.index("self")] = 1
+        s_high = np.full(len(SELF_FEATURES), big, dtype=np.float32)
+        s_high[SELF_FEATURES.index("age")] = np.float32(self.horizon)
+        self._obs_space = spaces.Dict({
+            "tiles": spaces.Box(0, len(Tile) - 1, (R, R), dtype=np.int8),
+            "entities": spaces.Box(np.broadcast_to(e_low, (E, len(e_low))),
+                                   np.broadcast_to(e_high, (E, len(e_high))), dtype=np.float32),
+            "mask": spaces.MultiBinary(E),
+            "self": spaces.Box(np.zeros(len(SELF_FEATURES), dtype=np.float32), s_high, dtype=np.float32),
+        })
+        self._act_space = spaces.Dict({"move": spaces.Discrete(5), "style": spaces.Discrete(3),
+                                       "target": spaces.Discrete(E + 1)})
+
+    # ------------------------------------------------------------------ spaces
+
+    def observation_space(self, agent):
+        """The same ``spaces.Dict`` object for every agent (see the module docstring)."""
+        return self._obs_space
+
+    def action_space(self, agent):
+        """``Dict(move=Discrete(5), style=Discrete(3), target=Discrete(E + 1))``; target ``E`` = none."""
+        return self._act_space
+
+    # ------------------------------------------------------------------ reset / step
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """New map and world; spawns the first agent (``realm.py:123-126``). Returns ``(obs, infos)``.
+
+        ``seed`` (else the constructor ``seed`` on the first reset) seeds map and rng; without a
+        seed a later reset draws a new map from the running rng.
+        """
+        if seed is None and self._rng is None:
+            seed = self.seed
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        elif self._rng is None:
+            self._rng = np.random.default_rng()
+        map_seed = int(self._rng.integers(2 ** 31))
+        self.tiles = generate_map(size=self.size, border=self.border, seed=map_seed)
+        self._padded = None
+        N, E = self.max_agents, self.n_entities
+        self.state_agents = Agents.spawn(np.zeros((N, 2), dtype=np.int64))
+        self.state_agents.alive[:] = False
+        self._used = np.zeros(N, dtype=bool)
+        self._ent_slots = np.full((N, E), -1, dtype=np.int64)
+        self._next_pop = 0
+        self.visits = np.zeros(self.tiles.shape, dtype=np.int64)
+        self.tick = 0
+        new = self._spawn(exclude=np.zeros(N, dtype=bool))
+        self._count_visits()
+        self.agents = self._live_names()
+        report = np.flatnonzero(self.state_agents.alive) if new is None else np.array([new])
+        obs = self._observe(report)
+        return obs, {self.possible_agents[i]: self._info(i) for i in report}
+
+    def step(self, actions: dict):
+        """One tick: the core rules (:func:`~.rules.step`), then one spawn attempt.
+
+        Returns ``(obs, rewards, terminations, truncations, infos)`` keyed by the agents live
+        before the step (those that died get ``terminations = True`` and reward -1, then leave
+        :attr:`agents`) and the agent spawned in this step, if any.
+        """
+        if self._rng is None:
+            raise RuntimeError("call reset() before step()")
+        ag = self.state_agents
+        N = self.max_agents
+        before = ag.alive.copy()
+        moves = np.zeros(N, dtype=np.int64)
+        styles = np.full(N, Style.NONE, dtype=np.int64)
+        targets = np.zeros(N, dtype=np.int64)
+        for name, act in (actions or {}).items():
+            i = self._slot.get(name)
+            if i is None or not before[i] or act is None:
+                continue  # unknown names and the dead do not act
+            m, s, t = int(act["move"]), int(act["style"]), int(act["target"])
+            if not 0 <= m < 5:
+                raise ValueError(f"move of {name} must be in 0..4, got {m}")
+            if not 0 <= s < 3:
+                raise ValueError(f"style of {name} must be in 0..2, got {s}")
+            moves[i] = m
+            if 0 <= t < self.n_entities and self._ent_slots[i, t] >= 0:
+                styles[i], targets[i] = s, self._ent_slots[i, t]
+        out = core_step(self.tiles, ag, self.tick, moves, styles, targets, self._rng,
+                        lava_lethal=self.lava_lethal)
+        died = out["died"]
+        self.tick += 1
+        new = self._spawn(exclude=died)
+        self._count_visits()
+        truncate = self.tick >= self.horizon
+        report = np.flatnonzero(before | (np.arange(N) == (-1 if new is None else new)))
+        names = [self.possible_agents[i] for i in report]
+        obs = self._observe(report)
+        rewards = {n: (-1.0 if died[i] else 0.0) for n, i in zip(names, report)}
+        terms = {n: bool(died[i]) for n, i in zip(names, report)}
+        truncs = {n: bool(truncate and ag.alive[i]) for n, i in zip(names, report)}
+        infos = {n: self._info(i) for n, i in zip(names, report)}
+        self.agents = [] if truncate else self._live_names()
+        return obs, rewards, terms, truncs, infos
+
+    # ------------------------------------------------------------------ internals
+
+    def _live_names(self) -> list[str]:
+        return [self.possible_agents[i] for i in np.flatnonzero(self.state_agents.alive)]
+
+    def _info(self, i: int) -> dict:
+        ag = self.state_agents
+        return {"population": int(ag.population[i]), "age": int(self.tick - ag.spawn_tick[i]),
+                "alive": bool(ag.alive[i])}
+
+    def _spawn(self, exclude: np.ndarray) -> int | None:
+        """One spawn attempt (``realm.py:104-110,131-135``, ``47-55``); returns the slot or None.
+
+        The rng draws, in order: the population (``pop_assign="random"``), then the position.
+        """
+        ag = self.state_agents
+        if ag.alive.sum() >= self.max_agents:
+            return None
+        counts = np.bincount(ag.population[ag.alive], minlength=self.populations)
+        if self.pop_assign == "random":
+            pop = int(self._rng.integers(self.populations))
+            if counts[pop] >= self.pop_size:
+                return None  # official: the drawn population is full, nobody spawns (realm.py:51-52)
+        else:
+            order = (self._next_pop + np.arange(self.populations)) % self.populations
+            free = order[counts[order] < self.pop_size]
+            if len(free) == 0:
+                return None
+            pop = int(free[0])
+            self._next_pop = (pop + 1) % self.populations
+        eligible = ~ag.alive & ~exclude & (~self._used if not self.respawn else True)
+        slots = np.flatnonzero(eligible)
+        if len(slots) == 0:
+            return None
+        i = int(slots[0])
+        pos = spawn_positions(self.tiles, 1, self._rng, border=self.border, where=self.spawn)
+        fresh = Agents.spawn(pos, population=[pop], tick=self.tick)
+        for f in ("r", "c", "food", "water", "health", "alive", "population", "spawn_tick",
+                  "frozen_until", "xp"):
+            getattr(ag, f)[i] = getattr(fresh, f)[0]
+        self._used[i] = True
+        return i
+
+    def _count_visits(self) -> None:
+        ag = self.state_agents
+        live = ag.alive
+        np.add.at(self.visits, (ag.r[live], ag.c[live]), 1)
+
+    def _observe(self, idx: np.ndarray) -> dict:
+        """Observations of the slots ``idx`` (vectorised), and their entity-row -> slot maps."""
+        idx = np.asarray(idx, dtype=np.int64)
+        ag, N, E, rad = self.state_agents, self.max_agents, self.n_entities, VIEW_RADIUS
+        if len(idx) == 0:
+            return {}
+        # tiles: pad the map with LAVA and crop by fancy indexing
+        padded = np.pad(self.tiles, rad, mode="constant", constant_values=Tile.LAVA)
+        off = np.arange(-rad, rad + 1)
+        rows = ag.r[idx, None, None] + rad + off[None, :, None]
+        cols = ag.c[idx, None, None] + rad + off[None, None, :]
+        crops = padded[rows, cols].astype(np.int8)
+
+        # entities: observer first (key -1), others by Chebyshev distance within the window
+        lv = ag.levels()
+        dr = ag.r[None, :] - ag.r[idx, None]
+        dc = ag.c[None, :] - ag.c[idx, None]
+        dist = np.maximum(np.abs(dr), np.abs(dc))
+        is_self = np.arange(N)[None, :] == idx[:, None]
+        visible = (ag.alive[None, :] & (dist <= rad)) | is_self
+        key = np.where(is_self, -1, dist).astype(np.int64)
+        key = np.where(visible, key, 2 * rad + 2) * (N + 1) + np.arange(N)[None, :]  # ties: slot
+        k = min(E, N)
+        part = np.argpartition(key, k - 1, axis=1)[:, :k] if k < N else np.broadcast_to(
+            np.arange(N), key.shape)
+        pk = np.take_along_axis(key, part, axis=1)
+        order = np.take_along_axis(part, np.argsort(pk, axis=1), axis=1)  # (K, k) slots
+        real = np.take_along_axis(visible, order, axis=1)
+        slots = np.where(real, order, -1)
+        if k < E:
+            slots = np.concatenate([slots, np.full((len(idx), E - k), -1)], axis=1)
+            real = np.concatenate([real, np.zeros((len(idx), E - k), dtype=bool)], axis=1)
+        j = np.where(real, slots, 0)
+        obs_i = idx[:, None]
+        immune_left = np.clip(IMMUNE_TICKS - (self.tick - ag.spawn_tick), 0, IMMUNE_TICKS)
+        freeze_left = np.clip(ag.frozen_until - self.tick, 0, FREEZE_TICKS)
+        feats = np.stack([ag.r[j] - ag.r[obs_i], ag.c[j] - ag.c[obs_i], ag.food[j], ag.water[j],
+                          ag.health[j], ag.population[j], lv[j, Skill.MELEE], lv[j, Skill.RANGE],
+                          lv[j, Skill.MAGE], lv[j, Skill.DEFENSE], lv[j, Skill.CONSTITUTION],
+                          immune_left[j], freeze_left[j], (j == obs_i)], axis=-1)
+        feats = np.where(real[..., None], feats, 0).astype(np.float32)
+        self._ent_slots[idx] = slots
+
+        me = np.column_stack([ag.r[idx], ag.c[idx], ag.food[idx], ag.water[idx], ag.health[idx],
+                              lv[idx, Skill.HUNTING], lv[idx, Skill.FISHING],
+                              lv[idx, Skill.CONSTITUTION], lv[idx],
+                              immune_left[idx], freeze_left[idx],
+                              self.tick - ag.spawn_tick[idx]]).astype(np.float32)
+        mask = real.astype(np.int8)
+        return {self.possible_agents[i]: {"tiles": crops[n], "entities": feats[n], "mask": mask[n],
+                                          "self": me[n]}
+                for n, i in enumerate(idx)}
+
+    # ------------------------------------------------------------------ render / state
+
+    def render(self):
+        """RGB array ``(H, W, 3)`` uint8, one pixel per tile; live agents coloured by population."""
+        img = TILE_COLORS[self.tiles]
+        ag = self.state_agents
+        live = ag.alive
+        img[ag.r[live], ag.c[live]] = POPULATION_COLORS[ag.population[live] % len(POPULATION_COLORS)]
+        return img
+
+    def state(self) -> np.ndarray:
+        """Global state (ours): int16 ``(2, H, W)``: tile indices and live agents per tile."""
+        ag = self.state_agents
+        occ = np.zeros(self.tiles.shape, dtype=np.int16)
+        np.add.at(occ, (ag.r[ag.alive], ag.c[ag.alive]), 1)
+        return np.stack([self.tiles.astype(np.int16), occ])
+
+    def close(self):
+        pass
+
+
+# ---------------------------------------------------------------------- helpers
+
+def visitation(env: NeuralMMO) -> np.ndarray:
+    """A copy of ``env.visits``: int64 map-shaped count of live agents per tile, summed over the
+    ticks since reset (counted after ``reset`` and after every step; ours)."""
+    return env.visits.copy()
+
+
+def coverage(visits: np.ndarray, tiles: np.ndarray) -> float:
+    """Fraction of walkable tiles (GRASS, SCRUB, FOREST: all inside the lava) visited at least once."""
+    visits, tiles = np.asarray(visits), np.asarray(tiles)
+    if visits.shape != tiles.shape:
+        raise ValueError(f"visits {visits.shape} and tiles {tiles.shape} must have the same shape")
+    ok = walkable(tiles)
+    n = int(ok.sum())
+    return float(((visits > 0) & ok).sum() / n) if n else 0.0
+
+
+_CENTRE = VIEW_RADIUS
+
+
+def _forage_action(obs: dict, rng: np.random.Generator) -> dict:
+    tiles, me = obs["tiles"], obs["self"]
+    food, water = me[SELF_FEATURES.index("food")], me[SELF_FEATURES.index("water")]
+    fmax, wmax = me[SELF_FEATURES.index("food_max")], me[SELF_FEATURES.index("water_max")]
+    dest = tiles[_CENTRE + MOVE_DELTAS[1:, 0], _CENTRE + MOVE_DELTAS[1:, 1]]
+    safe = walkable(dest)  # never into lava, water or stone
+    move = 0
+    want = None
+    hungry, thirsty = food <= fmax // 2 + 1, water <= wmax // 2 + 1
+    if hungry or thirsty:
+        goal = Tile.FOREST if (hungry and (not thirsty or food / fmax <= water / wmax)) else Tile.WATER
+        want = np.argwhere(tiles == goal) - _CENTRE
+        if goal == Tile.FOREST:
+            want = want[np.any(want != 0, axis=1)]  # the tile underfoot is foraged next tick anyway
+    if want is not None and len(want):
+        d = np.abs(want).sum(axis=1)
+        tr, tc = want[np.argmin(d)]
+        if goal == Tile.WATER and abs(tr) + abs(tc) == 1:
+            return {"move": 0, "style": 0, "target": int(obs["mask"].shape[0])}  # drinking
+        prefs = []
+        if tr:
+            prefs.append(1 if tr < 0 else 2)
+        if tc:
+            prefs.append(4 if tc < 0 else 3)
+        if len(prefs) == 2 and abs(tc) > abs(tr):
+            prefs.reverse()
+        for p in prefs:
+            if safe[p - 1]:
+                move = p
+                break
+    if move == 0:
+        choices = np.flatnonzero(safe) + 1
+        move = int(rng.choice(choices)) if len(choices) else 0
+    return {"move": int(move), "style": 0, "target": int(obs["mask"].shape[0])}
+
+
+def scripted_policy(obs: dict, rng: np.random.Generator) -> dict:
+    """A foraging baseline (ours). ``obs`` is one agent's observation (returns its action) or a
+    dict ``{name: observation}`` (returns ``{name: action}``, in the dict's order).
+
+    When food or water is at most half its maximum + 1, step greedily (Manhattan, the larger
+    axis first) towards the nearest FOREST tile or WATER tile of the crop (the scarcer resource
+    first); next to water it stays and drinks. Otherwise, or when both greedy steps are blocked,
+    a uniformly random move onto a walkable neighbour (never lava). Never attacks.
+    """
+    if "tiles" in obs:
+        return _forage_action(obs, rng)
+    return {name: _forage_action(o, rng) for name, o in obs.items()}
