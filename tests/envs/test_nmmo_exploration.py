@@ -1,0 +1,25 @@
+"""The exploration experiment: more agents visit more of the map (the paper's exploration figure)."""
+import numpy as np
+import pytest
+
+from reprobook.envs.nmmo import Tile, coverage, exploration_sweep, visit_map
+
+
+def test_visit_map_is_deterministic_and_counts_agent_ticks():
+    v1, t1 = visit_map(4, 40, seed=3, size=20, border=3)
+    v2, t2 = visit_map(4, 40, seed=3, size=20, border=3)
+    assert np.array_equal(v1, v2) and np.array_equal(t1, t2)
+    assert v1.shape == t1.shape == (26, 26) and v1.sum() > 0
+    assert (v1[t1 == Tile.WATER] == 0).all() and (v1[t1 == Tile.STONE] == 0).all()   # never stood on
+    with pytest.raises(ValueError, match="ticks"):
+        visit_map(4, 0)
+
+
+def test_more_agents_cover_more_of_the_same_map():
+    out = exploration_sweep(sizes=(1, 16), ticks=120, seed=0, size=24, border=3)
+    one, many = out["rows"]
+    assert (one["agents"], many["agents"]) == (1, 16)
+    assert many["coverage"] > one["coverage"] > 0 and many["agent_ticks"] > one["agent_ticks"]
+    assert one["coverage"] == coverage(out["visits"][1], out["tiles"])
+    with pytest.raises(ValueError, match="sizes"):
+        exploration_sweep(sizes=(0,))
