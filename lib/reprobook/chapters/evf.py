@@ -49,6 +49,7 @@ the data's camera centred on the object's start position; :func:`control_trial` 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -61,6 +62,7 @@ from torch import nn
 
 from ..control.cem import cem
 from ..data import omnipush as op
+from ..eval.features import project_2d
 from ..eval.video import per_step, psnr, ssim
 from ..models.experience import ExperienceEncoder
 from ..models.video_prediction import (CDNAPredictor, kl_anneal_weight, scheduled_sampling_prob,
@@ -197,6 +199,16 @@ class Clips:
     def __len__(self):
         return len(self.ids)
 
+    @functools.cached_property
+    def digest(self) -> str:
+        """A digest of the clips themselves (ids, videos, actions, states), computed once: the
+        model cache's key, so a model trained on other data is never handed back. The tensors are
+        not to be changed in place afterwards."""
+        h = hashlib.sha256(json.dumps({"ids": self.ids, "shape": list(self.video.shape)}, sort_keys=True).encode())
+        for x in (self.video, self.actions, self.states):
+            h.update(x.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
     def frames(self, obj, pushes, device="cpu") -> torch.Tensor:
         """The video of clips ``pushes`` of object(s) ``obj`` (index tensors broadcast as in
         ``video[obj, pushes]``) as float32 in [0, 1] on ``device``."""
@@ -248,15 +260,6 @@ def clips(cfg, role: str, progress: bool = False) -> Clips:
     data = Clips(list(keys), torch.stack(videos), torch.stack(acts), torch.stack(sts))
     save_checkpoint(path, {"video": data.video, "actions": data.actions, "states": data.states})
     return data
-
-
-def _data_key(cfg, data: Clips) -> str:
-    """A digest of the clips themselves (ids, videos, actions, states), so a model trained on other
-    data is never handed back from the cache."""
-    h = hashlib.sha256(json.dumps({"ids": data.ids, "shape": list(data.video.shape)}, sort_keys=True).encode())
-    for x in (data.video, data.actions, data.states):
-        h.update(x.contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 # -------------------------------------------------------------------------------------- model
@@ -372,7 +375,7 @@ def train_evf(cfg, data: Clips, seed: int = 0, device: str = "auto", progress: b
             history["loss"].append(float(np.mean([ls[0] for ls in r["inner_losses"]])))
         return {"history": history}
 
-    model, info, _ = cached(model, fit, chapter="09-evf", method="EVF", seed=seed, data=_data_key(cfg, data),
+    model, info, _ = cached(model, fit, chapter="09-evf", method="EVF", seed=seed, data=data.digest,
                             **_parts(cfg, *_MODEL_KEYS, "encoder_widths", "embedding_dim", "experiences",
                                      "meta_batch", "inner_steps", "outer_lr", "steps"))
     model.eval()
@@ -410,7 +413,7 @@ def train_baseline(cfg, data: Clips, seed: int = 0, device: str = "auto", progre
             history["loss"].append(loss.item())
         return {"history": history}
 
-    model, info, _ = cached(model, fit, chapter="09-evf", method="baseline", seed=seed, data=_data_key(cfg, data),
+    model, info, _ = cached(model, fit, chapter="09-evf", method="baseline", seed=seed, data=data.digest,
                             **_parts(cfg, *_MODEL_KEYS, "steps"))
     model.eval()
     return model, info["history"]
@@ -542,13 +545,10 @@ def object_attributes(ids) -> pd.DataFrame:
 
 
 def project(emb: pd.DataFrame) -> np.ndarray:
-    """The embeddings' first two principal components, ``(n, 2)`` (centred, SVD; signs fixed so the
-    largest-magnitude loading of each component is positive)."""
-    z = emb.to_numpy(dtype=np.float64)
-    z = z - z.mean(0)
-    _, _, vt = np.linalg.svd(z, full_matrices=False)
-    vt = vt[:2] * np.sign(vt[:2, [np.argmax(np.abs(v)) for v in vt[:2]]].diagonal())[:, None]
-    return z @ vt.T
+    """The embeddings' first two principal components, ``(n, 2)``:
+    :func:`reprobook.eval.features.project_2d` with ``"pca"`` (signs fixed so the largest-magnitude
+    loading of each component is positive)."""
+    return project_2d(emb.to_numpy(dtype=np.float64), "pca")
 
 
 def embedding_summary(emb: pd.DataFrame, attributes: pd.DataFrame) -> dict:
