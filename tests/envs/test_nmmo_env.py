@@ -139,7 +139,7 @@ def test_dead_terminate_leave_and_do_not_act():
     assert deaths  # standing still on the grass ring starves everyone within ~20 ticks
     # respawn (official persistence): freed slots re-enter `agents` as fresh agents
     assert env.agents and env._used.all()
-    ages = [env._info(env._slot[n])["age"] for n in env.agents]
+    ages = [i["age"] for i in env._infos([env._slot[n] for n in env.agents]).values()]
     assert min(ages) < 20
 
 
@@ -339,3 +339,17 @@ def test_scripted_policy_single_and_dict():
     assert env.action_space("agent_0").contains(
         {k: np.int64(v) for k, v in a.items()}) and a["target"] == E
     assert scripted_policy(obs, np.random.default_rng(0)).keys() == obs.keys()
+
+
+def test_spawn_per_tick_fills_every_slot_at_reset():
+    env = NeuralMMO(max_agents=16, populations=4, pop_assign="round_robin", spawn_per_tick=16, seed=0)
+    obs, infos = env.reset(seed=0)
+    assert len(obs) == 16 and len(env.agents) == 16
+    assert np.bincount([i["population"] for i in infos.values()], minlength=4).tolist() == [4, 4, 4, 4]
+    obs, *_ = env.step({})
+    assert len(obs) == 16
+
+
+def test_spawn_per_tick_must_be_positive():
+    with pytest.raises(ValueError, match="spawn_per_tick"):
+        NeuralMMO(spawn_per_tick=0)

@@ -6,3 +6,4 @@ from .nce import MemoryBank, PartitionEstimate, nce_loss, softmax_bank_loss
 from .multiview import CrossViewInfoNCE, MultiviewContrast, view_pairs
 from .crd import CRDLoss
 from .distill import DISTILLERS, Distiller, build_distiller, kd_loss
+from .policy_gradient import discounted_returns, policy_gradient_loss

@@ -215,6 +215,10 @@ def attack(agents: "Agents", style, target, tick: int, rng: np.random.Generator 
     valid = (acting & agents.alive & agents.alive[tgt] & (tgt != idx)
              & (dist <= STYLE_RANGE[sty]) & ~immune(agents, tick)[tgt])
 
+    if not valid.any():                      # nothing lands: the same rng draw, no state change
+        if not always_hit:
+            rng.random(n)
+        return AttackResult(valid, valid.copy(), np.zeros(n, dtype=np.int64))
     levels = agents.levels()
     atk_level = levels[idx, STYLE_SKILL[sty]]
     def_level = levels[tgt, Skill.DEFENSE]

@@ -66,7 +66,7 @@ from pettingzoo import ParallelEnv
 from .combat import FREEZE_TICKS, IMMUNE_TICKS, MAX_LEVEL, Skill, Style
 from .rules import MOVE_DELTAS, Agents
 from .rules import step as core_step
-from .terrain import Tile, generate_map, spawn_positions, walkable
+from .terrain import Tile, generate_map, spawn_candidates, spawn_positions, walkable
 
 __all__ = ["NeuralMMO", "ENTITY_FEATURES", "SELF_FEATURES", "VIEW_RADIUS", "N_ENTITIES",
            "TILE_COLORS", "POPULATION_COLORS", "scripted_policy", "visitation", "coverage"]
@@ -119,6 +119,8 @@ class NeuralMMO(ParallelEnv):
         lava_lethal: ``True`` (official) lava kills; ``False`` (ours) blocks moves into lava.
         respawn: refill dead slots (official persistence); ``False`` (ours): one life per slot.
         pop_assign: ``"random"`` (official-like) or ``"round_robin"`` (ours).
+        spawn_per_tick: spawn attempts per tick, ``reset`` included (official 1; more is ours,
+            e.g. ``max_agents`` with ``pop_assign="round_robin"`` fills every slot at reset).
         n_entities: entity rows ``E`` per observation (ours).
         render_mode: ``None`` or ``"rgb_array"``.
     """
@@ -128,7 +130,8 @@ class NeuralMMO(ParallelEnv):
     def __init__(self, size: int = 62, border: int = 9, max_agents: int = 128, populations: int = 8,
                  horizon: int = 1000, seed: int | None = None, spawn: str = "ring",
                  lava_lethal: bool = True, respawn: bool = True, pop_assign: str = "random",
-                 n_entities: int = N_ENTITIES, render_mode: str | None = None):
+                 n_entities: int = N_ENTITIES, render_mode: str | None = None,
+                 spawn_per_tick: int = 1):
         if int(max_agents) != max_agents or max_agents < 1:
             raise ValueError(f"max_agents must be a positive integer, got {max_agents}")
         if int(populations) != populations or not 1 <= populations <= max_agents:
@@ -141,6 +144,8 @@ class NeuralMMO(ParallelEnv):
             raise ValueError(f"unknown pop_assign {pop_assign!r}; expected 'random' or 'round_robin'")
         if int(n_entities) != n_entities or n_entities < 1:
             raise ValueError(f"n_entities must be a positive integer, got {n_entities}")
+        if int(spawn_per_tick) != spawn_per_tick or spawn_per_tick < 1:
+            raise ValueError(f"spawn_per_tick must be a positive integer, got {spawn_per_tick}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}")
         generate_map(size=size, border=border, seed=0, n_octaves=1)  # validates size and border
@@ -150,6 +155,7 @@ class NeuralMMO(ParallelEnv):
         self.horizon, self.seed, self.spawn = int(horizon), seed, spawn
         self.lava_lethal, self.respawn, self.pop_assign = bool(lava_lethal), bool(respawn), pop_assign
         self.n_entities, self.render_mode = int(n_entities), render_mode
+        self.spawn_per_tick = int(spawn_per_tick)
         self.possible_agents = [f"agent_{i}" for i in range(self.max_agents)]
         self._slot = {name: i for i, name in enumerate(self.possible_agents)}
         self.agents: list[str] = []
@@ -203,6 +209,7 @@ class NeuralMMO(ParallelEnv):
             self._rng = np.random.default_rng()
         map_seed = int(self._rng.integers(2 ** 31))
         self.tiles = generate_map(size=self.size, border=self.border, seed=map_seed)
+        self._spawn_cand = spawn_candidates(self.tiles.shape, self.border, self.spawn)
         self._padded = None
         N, E = self.max_agents, self.n_entities
         self.state_agents = Agents.spawn(np.zeros((N, 2), dtype=np.int64))
@@ -212,19 +219,19 @@ class NeuralMMO(ParallelEnv):
         self._next_pop = 0
         self.visits = np.zeros(self.tiles.shape, dtype=np.int64)
         self.tick = 0
-        new = self._spawn(exclude=np.zeros(N, dtype=bool))
+        new = self._spawn_attempts(exclude=np.zeros(N, dtype=bool))
         self._count_visits()
         self.agents = self._live_names()
-        report = np.flatnonzero(self.state_agents.alive) if new is None else np.array([new])
+        report = np.flatnonzero(self.state_agents.alive) if not new else np.array(new)
         obs = self._observe(report)
-        return obs, {self.possible_agents[i]: self._info(i) for i in report}
+        return obs, self._infos(report)
 
     def step(self, actions: dict):
         """One tick: the core rules (:func:`~.rules.step`), then one spawn attempt.
 
         Returns ``(obs, rewards, terminations, truncations, infos)`` keyed by the agents live
         before the step (those that died get ``terminations = True`` and reward -1, then leave
-        :attr:`agents`) and the agent spawned in this step, if any.
+        :attr:`agents`) and the agents spawned in this step, if any.
         """
         if self._rng is None:
             raise RuntimeError("call reset() before step()")
@@ -250,16 +257,19 @@ class NeuralMMO(ParallelEnv):
                         lava_lethal=self.lava_lethal)
         died = out["died"]
         self.tick += 1
-        new = self._spawn(exclude=died)
+        new = self._spawn_attempts(exclude=died)
         self._count_visits()
         truncate = self.tick >= self.horizon
-        report = np.flatnonzero(before | (np.arange(N) == (-1 if new is None else new)))
+        reported = before.copy()
+        reported[new] = True
+        report = np.flatnonzero(reported)
         names = [self.possible_agents[i] for i in report]
         obs = self._observe(report)
-        rewards = {n: (-1.0 if died[i] else 0.0) for n, i in zip(names, report)}
-        terms = {n: bool(died[i]) for n, i in zip(names, report)}
-        truncs = {n: bool(truncate and ag.alive[i]) for n, i in zip(names, report)}
-        infos = {n: self._info(i) for n, i in zip(names, report)}
+        dead = died[report].tolist()
+        rewards = {n: -1.0 if d else 0.0 for n, d in zip(names, dead)}
+        terms = dict(zip(names, dead))
+        truncs = dict(zip(names, (ag.alive[report] & truncate).tolist()))
+        infos = self._infos(report, names)
         self.agents = [] if truncate else self._live_names()
         return obs, rewards, terms, truncs, infos
 
@@ -268,10 +278,25 @@ class NeuralMMO(ParallelEnv):
     def _live_names(self) -> list[str]:
         return [self.possible_agents[i] for i in np.flatnonzero(self.state_agents.alive)]
 
-    def _info(self, i: int) -> dict:
+    def _infos(self, idx: np.ndarray, names: list[str] | None = None) -> dict:
+        """``{name: {"population", "age", "alive"}}`` of the slots ``idx``."""
         ag = self.state_agents
-        return {"population": int(ag.population[i]), "age": int(self.tick - ag.spawn_tick[i]),
-                "alive": bool(ag.alive[i])}
+        names = [self.possible_agents[i] for i in idx] if names is None else names
+        cols = zip(ag.population[idx].tolist(), (self.tick - ag.spawn_tick[idx]).tolist(), ag.alive[idx].tolist())
+        return {n: {"population": p, "age": a, "alive": al} for n, (p, a, al) in zip(names, cols)}
+
+    def _spawn_attempts(self, exclude: np.ndarray) -> list[int]:
+        """``spawn_per_tick`` calls of :meth:`_spawn`; the slots that were filled. The first
+        attempt is always made (the official one per tick); the extra ones stop when no slot is
+        free, since none of them could succeed."""
+        ag, new = self.state_agents, []
+        for k in range(self.spawn_per_tick):
+            if k and not (~ag.alive & ~exclude & (~self._used if not self.respawn else True)).any():
+                break
+            i = self._spawn(exclude)
+            if i is not None:
+                new.append(i)
+        return new
 
     def _spawn(self, exclude: np.ndarray) -> int | None:
         """One spawn attempt (``realm.py:104-110,131-135``, ``47-55``); returns the slot or None.
@@ -298,11 +323,8 @@ class NeuralMMO(ParallelEnv):
         if len(slots) == 0:
             return None
         i = int(slots[0])
-        pos = spawn_positions(self.tiles, 1, self._rng, border=self.border, where=self.spawn)
-        fresh = Agents.spawn(pos, population=[pop], tick=self.tick)
-        for f in ("r", "c", "food", "water", "health", "alive", "population", "spawn_tick",
-                  "frozen_until", "xp"):
-            getattr(ag, f)[i] = getattr(fresh, f)[0]
+        pos = spawn_positions(self.tiles, 1, self._rng, candidates=self._spawn_cand)
+        ag.place(i, pos[0], pop, self.tick)
         self._used[i] = True
         return i
 
@@ -317,12 +339,13 @@ class NeuralMMO(ParallelEnv):
         ag, N, E, rad = self.state_agents, self.max_agents, self.n_entities, VIEW_RADIUS
         if len(idx) == 0:
             return {}
-        # tiles: pad the map with LAVA and crop by fancy indexing
-        padded = np.pad(self.tiles, rad, mode="constant", constant_values=Tile.LAVA)
-        off = np.arange(-rad, rad + 1)
-        rows = ag.r[idx, None, None] + rad + off[None, :, None]
-        cols = ag.c[idx, None, None] + rad + off[None, None, :]
-        crops = padded[rows, cols].astype(np.int8)
+        # tiles: pad the map with LAVA, crop 15 x 15 windows (one block copy per observer)
+        if self._padded is None:
+            self._padded = np.full((self.tiles.shape[0] + 2 * rad, self.tiles.shape[1] + 2 * rad),
+                                   Tile.LAVA, dtype=np.int8)
+        self._padded[rad:-rad, rad:-rad] = self.tiles
+        windows = np.lib.stride_tricks.sliding_window_view(self._padded, (2 * rad + 1, 2 * rad + 1))
+        crops = windows[ag.r[idx], ag.c[idx]]                          # (K, 15, 15) int8
 
         # entities: observer first (key -1), others by Chebyshev distance within the window
         lv = ag.levels()
@@ -344,14 +367,16 @@ class NeuralMMO(ParallelEnv):
             slots = np.concatenate([slots, np.full((len(idx), E - k), -1)], axis=1)
             real = np.concatenate([real, np.zeros((len(idx), E - k), dtype=bool)], axis=1)
         j = np.where(real, slots, 0)
-        obs_i = idx[:, None]
         immune_left = np.clip(IMMUNE_TICKS - (self.tick - ag.spawn_tick), 0, IMMUNE_TICKS)
         freeze_left = np.clip(ag.frozen_until - self.tick, 0, FREEZE_TICKS)
-        feats = np.stack([ag.r[j] - ag.r[obs_i], ag.c[j] - ag.c[obs_i], ag.food[j], ag.water[j],
-                          ag.health[j], ag.population[j], lv[j, Skill.MELEE], lv[j, Skill.RANGE],
-                          lv[j, Skill.MAGE], lv[j, Skill.DEFENSE], lv[j, Skill.CONSTITUTION],
-                          immune_left[j], freeze_left[j], (j == obs_i)], axis=-1)
-        feats = np.where(real[..., None], feats, 0).astype(np.float32)
+        table = np.column_stack([ag.r, ag.c, ag.food, ag.water, ag.health, ag.population,
+                                 lv[:, [Skill.MELEE, Skill.RANGE, Skill.MAGE, Skill.DEFENSE,
+                                        Skill.CONSTITUTION]],
+                                 immune_left, freeze_left, np.zeros(N)]).astype(np.float32)  # (N, F)
+        feats = table[j]                                                   # (K, E, F)
+        feats[..., :2] -= table[idx, None, :2]                             # relative position
+        feats[..., -1] = j == idx[:, None]                                 # the "self" column
+        feats[~real] = 0
         self._ent_slots[idx] = slots
 
         me = np.column_stack([ag.r[idx], ag.c[idx], ag.food[idx], ag.water[idx], ag.health[idx],

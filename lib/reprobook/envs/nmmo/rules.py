@@ -98,14 +98,23 @@ class Agents:
             raise ValueError(f"population must have shape ({n},), got {pop.shape}")
         if np.any(pop < 0):
             raise ValueError("population indices must be non-negative")
-        xp = np.zeros((n, len(Skill)), dtype=np.int64)
-        xp[:, Skill.CONSTITUTION] = xp_at_level(INITIAL_HEALTH)
-        xp[:, [Skill.HUNTING, Skill.FISHING]] = xp_at_level(INITIAL_RESOURCE)
+        xp = np.repeat(_FRESH_XP[None], n, axis=0)
         full = lambda v: np.full(n, v, dtype=np.int64)  # noqa: E731
         return cls(r=pos[:, 0].copy(), c=pos[:, 1].copy(), food=full(INITIAL_RESOURCE),
                    water=full(INITIAL_RESOURCE), health=full(INITIAL_HEALTH),
                    alive=np.ones(n, dtype=bool), population=pop, spawn_tick=full(tick),
                    frozen_until=full(tick), xp=xp)
+
+    def place(self, i: int, position, population: int, tick: int) -> None:
+        """Make slot ``i`` a fresh agent (as :meth:`spawn`) at ``position`` (r, c): the cheap path
+        the environment takes for every (re)spawn."""
+        self.r[i], self.c[i] = position
+        self.food[i] = self.water[i] = INITIAL_RESOURCE
+        self.health[i] = INITIAL_HEALTH
+        self.alive[i] = True
+        self.population[i] = population
+        self.spawn_tick[i] = self.frozen_until[i] = tick
+        self.xp[i] = _FRESH_XP
 
     @property
     def n(self) -> int:
@@ -131,6 +140,18 @@ class Agents:
         """Agents of ``groups`` one after the other (e.g. to add a newly spawned agent)."""
         return cls(**{f.name: np.concatenate([getattr(g, f.name) for g in groups])
                       for f in fields(cls)})
+
+
+def _fresh_xp() -> np.ndarray:
+    """A new agent's experience (7,): constitution at level 10, hunting and fishing at 10, the
+    combat skills at level 1 (0 xp)."""
+    xp = np.zeros(len(Skill), dtype=np.int64)
+    xp[Skill.CONSTITUTION] = xp_at_level(INITIAL_HEALTH)
+    xp[[Skill.HUNTING, Skill.FISHING]] = xp_at_level(INITIAL_RESOURCE)
+    return xp
+
+
+_FRESH_XP = _fresh_xp()
 
 
 def _adjacent_to(tiles: np.ndarray, r: np.ndarray, c: np.ndarray, tile: Tile) -> np.ndarray:

@@ -61,14 +61,27 @@ SCALE_DIVISOR = 5
 """Official: base frequency ``scale = map side / 5`` lattice cells (``scripts/terrain.py:142``)."""
 
 
+def _lookup(table: np.ndarray, tile) -> np.ndarray:
+    """``table[tile]`` for valid tile indices, ``default`` (``table``'s last entry) elsewhere."""
+    t = np.asarray(tile)
+    inside = (t >= 0) & (t < len(Tile))
+    return np.where(inside, table[np.where(inside, t, 0).astype(np.int64)], table[-1])
+
+
+_WALKABLE = np.zeros(len(Tile) + 1, dtype=bool)
+_WALKABLE[list(WALKABLE)] = True
+_PASSABLE = np.ones(len(Tile) + 1, dtype=bool)
+_PASSABLE[list(IMPASSABLE)] = False
+
+
 def walkable(tile) -> np.ndarray:
     """Boolean mask (same shape as ``tile``): GRASS, SCRUB or FOREST."""
-    return np.isin(np.asarray(tile), np.array(WALKABLE, dtype=np.int8))
+    return _lookup(_WALKABLE, tile)
 
 
 def passable(tile) -> np.ndarray:
     """Boolean mask: a move may enter the tile (everything but WATER and STONE; LAVA is lethal)."""
-    return ~np.isin(np.asarray(tile), np.array(IMPASSABLE, dtype=np.int8))
+    return _lookup(_PASSABLE, tile)
 
 
 def _value_noise(n: int, cells: float, rng: np.random.Generator) -> np.ndarray:
@@ -164,27 +177,34 @@ def spawn_ring(shape: tuple[int, int], border: int = 9) -> np.ndarray:
     return np.argwhere(ring)
 
 
+def spawn_candidates(shape: tuple[int, int], border: int = 9, where: str = "ring") -> np.ndarray:
+    """Tiles of the spawn region, ``int64 (K, 2)``, before the walkability filter:
+    :func:`spawn_ring` (``where="ring"``, official) or every tile inside the lava border
+    (``where="interior"``, ours)."""
+    if where == "ring":
+        return spawn_ring(shape, border)
+    if where == "interior":
+        inside = np.zeros(shape, dtype=bool)
+        inside[border:shape[0] - border, border:shape[1] - border] = True
+        return np.argwhere(inside)
+    raise ValueError(f"unknown spawn region {where!r}; expected 'ring' or 'interior'")
+
+
 def spawn_positions(tiles: np.ndarray, n: int, rng: np.random.Generator, border: int = 9,
-                    where: str = "ring") -> np.ndarray:
+                    where: str = "ring", candidates: np.ndarray | None = None) -> np.ndarray:
     """``n`` spawn positions, ``int64 (n, 2)`` of (r, c), drawn uniformly with replacement.
 
     ``where="ring"`` (official): walkable tiles of the spawn ring (:func:`spawn_ring`); agents
     may share a tile, as officially. ``where="interior"`` (ours): any walkable tile inside the
-    lava border.
+    lava border. ``candidates``: :func:`spawn_candidates` computed once (the environment caches
+    them per map; ``where`` and ``border`` are then not used).
     """
     tiles = np.asarray(tiles)
     if tiles.ndim != 2:
         raise ValueError(f"tiles must be a 2-D map, got shape {tiles.shape}")
     if int(n) != n or n < 0:
         raise ValueError(f"number of spawns must be a non-negative integer, got {n}")
-    if where == "ring":
-        cand = spawn_ring(tiles.shape, border)
-    elif where == "interior":
-        inside = np.zeros(tiles.shape, dtype=bool)
-        inside[border:tiles.shape[0] - border, border:tiles.shape[1] - border] = True
-        cand = np.argwhere(inside)
-    else:
-        raise ValueError(f"unknown spawn region {where!r}; expected 'ring' or 'interior'")
+    cand = spawn_candidates(tiles.shape, border, where) if candidates is None else candidates
     cand = cand[walkable(tiles[cand[:, 0], cand[:, 1]])]
     if len(cand) == 0:
         raise ValueError("no walkable spawn tile")
