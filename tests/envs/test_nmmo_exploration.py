@@ -23,3 +23,17 @@ def test_more_agents_cover_more_of_the_same_map():
     assert one["coverage"] == coverage(out["visits"][1], out["tiles"])
     with pytest.raises(ValueError, match="sizes"):
         exploration_sweep(sizes=(0,))
+
+
+def test_territory_information_bounds():
+    from reprobook.envs.nmmo import territory_information
+    v = np.zeros((2, 4, 4))
+    v[0, :2], v[1, 2:] = 5, 5                      # two disjoint territories: 1 bit
+    out = territory_information(v)
+    assert out["mi_bits"] == pytest.approx(1.0) and out["max_bits"] == 1.0
+    assert 0 < out["mi_corrected_bits"] < 1.0
+    assert territory_information(np.full((3, 4, 4), 2.0))["mi_bits"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="no visits"):
+        territory_information(np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        territory_information(-np.ones((2, 3, 3)))

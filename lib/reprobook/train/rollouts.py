@@ -33,7 +33,7 @@ from ..envs.nmmo import NeuralMMO
 from ..losses.policy_gradient import GAMMA, discounted_returns, policy_gradient_loss
 from ..models.nmmo_policy import ACTION_HEADS, PopulationPolicy, obs_to_tensors, sample_actions
 
-__all__ = ["Lives", "RolloutWorker", "WorkerPool", "PGConfig", "train_policy", "act"]
+__all__ = ["Lives", "RolloutWorker", "WorkerPool", "PGConfig", "train_policy", "act", "play"]
 
 
 @dataclass
@@ -260,3 +260,49 @@ def train_policy(policy: PopulationPolicy, env_kwargs: dict, cfg: PGConfig, devi
                             "decisions": lives.n, "ticks": lives.ticks, "collect_s": t1 - t0,
                             "learn_s": time.perf_counter() - t1, **stats})
     return history
+
+
+def play(policy: PopulationPolicy, env_kwargs: dict, ticks: int, seed: int = 0) -> dict:
+    """Run a persistent world (respawn on) for ``ticks`` under ``policy``, sampling its actions.
+
+    Returns ``{"visits": (P, H, W) int64 per population, "tiles": (H, W), "lifetimes": [...],
+    "life_population": [...], "decisions": (P,), "attacks": (P,), "forest_moves": (P,)}``:
+    ``attacks`` counts decisions that target an entity (a legal target other than "no attack"),
+    ``forest_moves`` moves that end on a FOREST tile (foraging).
+    """
+    from ..envs.nmmo import MOVE_DELTAS, Tile
+    if int(ticks) != ticks or ticks < 1:
+        raise ValueError(f"ticks must be a positive integer, got {ticks}")
+    env = NeuralMMO(**{**env_kwargs, "respawn": True})
+    P = env.populations
+    obs, infos = env.reset(seed=seed)
+    pop = {n: i["population"] for n, i in infos.items()}
+    generator = torch.Generator().manual_seed(seed)
+    visits = np.zeros((P, *env.tiles.shape), dtype=np.int64)
+    decisions, attacks, forest = (np.zeros(P, dtype=np.int64) for _ in range(3))
+    born = {n: 0 for n in obs}
+    lifetimes, life_pop = [], []
+    policy.eval()
+    for _ in range(int(ticks)):
+        names, actions, _ = act(policy, obs, pop, generator)
+        ag = env.state_agents
+        for n, a in zip(names, actions):
+            i, p = env._slot[n], pop[n]
+            decisions[p] += 1
+            attacks[p] += int(a[2] != env.n_entities)
+            dr, dc = MOVE_DELTAS[a[0]]
+            forest[p] += int(a[0] != 0 and env.tiles[ag.r[i] + dr, ag.c[i] + dc] == Tile.FOREST)
+        obs, _, terms, _, infos = env.step(_action_dict(names, actions))
+        for n, dead in terms.items():
+            if dead:
+                lifetimes.append(env.tick - born.pop(n, 0))
+                life_pop.append(pop[n])
+        for n, i in infos.items():
+            if n not in born and i["alive"]:
+                born[n], pop[n] = env.tick, i["population"]
+        live = ag.alive
+        np.add.at(visits, (ag.population[live], ag.r[live], ag.c[live]), 1)
+        obs = {n: o for n, o in obs.items() if n in env.agents}
+    return {"visits": visits, "tiles": env.tiles.copy(), "lifetimes": np.array(lifetimes),
+            "life_population": np.array(life_pop, dtype=np.int64), "decisions": decisions, "attacks": attacks,
+            "forest_moves": forest}

@@ -19,11 +19,11 @@ from .env import (ENTITY_FEATURES, N_ENTITIES, POPULATION_COLORS, SELF_FEATURES,
                   VIEW_RADIUS, NeuralMMO, coverage, scripted_policy, visitation)
 from .rules import (FOREST_REGROW_PROB, HEALTH_RESTORE, INITIAL_HEALTH, INITIAL_RESOURCE, MOVE_DELTAS,
                     RESOURCE_RESTORE, STARVE_DAMAGE, Agents, deaths, move, regrow, step, update_vitals)
-from .exploration import POPULATION_SIZES, exploration_sweep, visit_map
+from .exploration import POPULATION_SIZES, exploration_sweep, territory_information, visit_map
 from .terrain import (FOREST_BELOW, GRASS_BELOW, IMPASSABLE, WALKABLE, WATER_BELOW, Tile, fractal,
                       generate_map, passable, spawn_positions, spawn_ring, walkable)
 
-__all__ = ["POPULATION_SIZES", "exploration_sweep", "visit_map",
+__all__ = ["POPULATION_SIZES", "exploration_sweep", "territory_information", "visit_map",
            "FREEZE_TICKS", "IMMUNE_TICKS", "MAX_LEVEL", "STYLE_RANGE", "XP_SCALE", "XP_TABLE",
            "AttackResult", "Skill", "Style", "attack", "chebyshev", "combat_level", "hit_probability",
            "immune", "level_from_xp", "max_hit", "xp_at_level",

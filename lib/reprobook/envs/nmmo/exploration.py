@@ -16,7 +16,7 @@ import numpy as np
 
 from .env import NeuralMMO, coverage, scripted_policy
 
-__all__ = ["visit_map", "exploration_sweep", "POPULATION_SIZES"]
+__all__ = ["visit_map", "exploration_sweep", "POPULATION_SIZES", "territory_information"]
 
 #: the agent caps of the paper's exploration figure
 POPULATION_SIZES = (1, 8, 32, 128)
@@ -59,3 +59,28 @@ def exploration_sweep(sizes: Sequence[int] = POPULATION_SIZES, ticks: int = 500,
         rows.append({"agents": int(n), "coverage": coverage(v, t), "visited_tiles": int((v > 0).sum()),
                      "agent_ticks": int(v.sum())})
     return {"rows": rows, "visits": visits, "tiles": tiles}
+
+
+def territory_information(visits: np.ndarray) -> dict:
+    """How much a visited tile tells about the visitor's population (niche formation, ours).
+
+    ``visits`` ``(P, H, W)`` counts per population. Returns ``{"mi_bits", "mi_corrected_bits",
+    "max_bits"}``: the plug-in mutual information ``I(population; tile) = H(tile) - H(tile |
+    population)`` of one visit, in bits, the same less the Miller-Madow bias
+    ``(|tiles| - 1)(P - 1) / (2 N ln 2)`` (``|tiles|`` the visited tiles, ``N`` the visits), and
+    its ceiling ``log2 P``. 0 when every population spreads over the map alike; ``log2 P`` when
+    each holds a territory of its own.
+    """
+    v = np.asarray(visits, dtype=np.float64)
+    if v.ndim != 3 or np.any(v < 0):
+        raise ValueError(f"visits must be non-negative counts (P, H, W), got shape {v.shape}")
+    P, N = v.shape[0], v.sum()
+    if N == 0:
+        raise ValueError("no visits")
+    joint = v.reshape(P, -1) / N
+    p_pop, p_tile = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+    nz = joint > 0
+    mi = float((joint[nz] * np.log2(joint[nz] / (p_pop @ p_tile)[nz])).sum())
+    tiles = int((p_tile > 0).sum())
+    bias = (tiles - 1) * (int((p_pop > 0).sum()) - 1) / (2 * N * np.log(2))
+    return {"mi_bits": mi, "mi_corrected_bits": float(max(mi - bias, 0.0)), "max_bits": float(np.log2(P))}
