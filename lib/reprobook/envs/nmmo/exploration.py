@@ -80,7 +80,7 @@ def territory_information(visits: np.ndarray) -> dict:
     joint = v.reshape(P, -1) / N
     p_pop, p_tile = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
     nz = joint > 0
-    mi = float((joint[nz] * np.log2(joint[nz] / (p_pop @ p_tile)[nz])).sum())
+    mi = max(float((joint[nz] * np.log2(joint[nz] / (p_pop @ p_tile)[nz])).sum()), 0.0)   # >= 0 up to rounding
     tiles = int((p_tile > 0).sum())
     bias = (tiles - 1) * (int((p_pop > 0).sum()) - 1) / (2 * N * np.log(2))
     return {"mi_bits": mi, "mi_corrected_bits": float(max(mi - bias, 0.0)), "max_bits": float(np.log2(P))}
