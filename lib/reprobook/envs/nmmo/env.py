@@ -241,18 +241,24 @@ class NeuralMMO(ParallelEnv):
         moves = np.zeros(N, dtype=np.int64)
         styles = np.full(N, Style.NONE, dtype=np.int64)
         targets = np.zeros(N, dtype=np.int64)
+        names, rows = [], []
         for name, act in (actions or {}).items():
             i = self._slot.get(name)
-            if i is None or not before[i] or act is None:
-                continue  # unknown names and the dead do not act
-            m, s, t = int(act["move"]), int(act["style"]), int(act["target"])
-            if not 0 <= m < 5:
-                raise ValueError(f"move of {name} must be in 0..4, got {m}")
-            if not 0 <= s < 3:
-                raise ValueError(f"style of {name} must be in 0..2, got {s}")
+            if i is not None and act is not None:                      # unknown names do not act
+                names.append(name)
+                rows.append((i, act["move"], act["style"], act["target"]))
+        if rows:
+            i, m, s, t = np.array(rows, dtype=np.int64).T
+            acting = before[i]                                         # the dead do not act
+            for values, low, high, what in ((m, 0, 5, "move"), (s, 0, 3, "style")):
+                bad = np.flatnonzero(acting & ((values < low) | (values >= high)))
+                if len(bad):
+                    raise ValueError(f"{what} of {names[bad[0]]} must be in {low}..{high - 1}, got {values[bad[0]]}")
+            i, m, s, t = i[acting], m[acting], s[acting], t[acting]
             moves[i] = m
-            if 0 <= t < self.n_entities and self._ent_slots[i, t] >= 0:
-                styles[i], targets[i] = s, self._ent_slots[i, t]
+            slot = self._ent_slots[i, np.clip(t, 0, self.n_entities - 1)]
+            attacks = (t >= 0) & (t < self.n_entities) & (slot >= 0)
+            styles[i[attacks]], targets[i[attacks]] = s[attacks], slot[attacks]
         out = core_step(self.tiles, ag, self.tick, moves, styles, targets, self._rng,
                         lava_lethal=self.lava_lethal)
         died = out["died"]
@@ -286,17 +292,44 @@ class NeuralMMO(ParallelEnv):
         return {n: {"population": p, "age": a, "alive": al} for n, (p, a, al) in zip(names, cols)}
 
     def _spawn_attempts(self, exclude: np.ndarray) -> list[int]:
-        """``spawn_per_tick`` calls of :meth:`_spawn`; the slots that were filled. The first
-        attempt is always made (the official one per tick); the extra ones stop when no slot is
-        free, since none of them could succeed."""
-        ag, new = self.state_agents, []
-        for k in range(self.spawn_per_tick):
-            if k and not (~ag.alive & ~exclude & (~self._used if not self.respawn else True)).any():
-                break
+        """This tick's spawn attempts; the slots that were filled. One attempt (official):
+        :meth:`_spawn`; ``spawn_per_tick > 1`` (ours): :meth:`_spawn_many`."""
+        if self.spawn_per_tick == 1:
             i = self._spawn(exclude)
-            if i is not None:
-                new.append(i)
-        return new
+            return [] if i is None else [i]
+        return self._spawn_many(exclude, self.spawn_per_tick)
+
+    def _spawn_many(self, exclude: np.ndarray, k: int) -> list[int]:
+        """``k`` spawn attempts at once (ours). Each fails as one :meth:`_spawn` would (its
+        population full, or no free slot left); the rng draws, in order, the ``k`` populations
+        (``pop_assign="random"``), then the positions of the agents that spawn."""
+        ag = self.state_agents
+        slots = np.flatnonzero(~ag.alive & ~exclude & (~self._used if not self.respawn else True))
+        counts = np.bincount(ag.population[ag.alive], minlength=self.populations).tolist()
+        pops: list[int] = []
+        if self.pop_assign == "random":
+            for p in self._rng.integers(self.populations, size=k).tolist():
+                if len(pops) == len(slots):
+                    break
+                if counts[p] < self.pop_size:
+                    counts[p] += 1
+                    pops.append(p)
+        else:
+            while len(pops) < min(k, len(slots)):
+                free = [(self._next_pop + j) % self.populations for j in range(self.populations)
+                        if counts[(self._next_pop + j) % self.populations] < self.pop_size]
+                if not free:
+                    break
+                counts[free[0]] += 1
+                pops.append(free[0])
+                self._next_pop = (free[0] + 1) % self.populations
+        if not pops:
+            return []
+        idx = slots[:len(pops)]
+        pos = spawn_positions(self.tiles, len(pops), self._rng, candidates=self._spawn_cand)
+        ag.place(idx, pos, np.array(pops), self.tick)
+        self._used[idx] = True
+        return idx.tolist()
 
     def _spawn(self, exclude: np.ndarray) -> int | None:
         """One spawn attempt (``realm.py:104-110,131-135``, ``47-55``); returns the slot or None.
@@ -349,19 +382,20 @@ class NeuralMMO(ParallelEnv):
 
         # entities: observer first (key -1), others by Chebyshev distance within the window
         lv = ag.levels()
-        dr = ag.r[None, :] - ag.r[idx, None]
-        dc = ag.c[None, :] - ag.c[idx, None]
-        dist = np.maximum(np.abs(dr), np.abs(dc))
-        is_self = np.arange(N)[None, :] == idx[:, None]
-        visible = (ag.alive[None, :] & (dist <= rad)) | is_self
-        key = np.where(is_self, -1, dist).astype(np.int64)
-        key = np.where(visible, key, 2 * rad + 2) * (N + 1) + np.arange(N)[None, :]  # ties: slot
+        r32, c32 = ag.r.astype(np.int32), ag.c.astype(np.int32)
+        dist = np.maximum(np.abs(r32[None, :] - r32[idx, None]), np.abs(c32[None, :] - c32[idx, None]))
+        far = rad + 1                                                  # out of view, or dead
+        key = np.minimum(dist, far)
+        key[:, ~ag.alive] = far
+        key[np.arange(len(idx)), idx] = -1                             # the observer first
+        key = key * (N + 1) + np.arange(N, dtype=np.int32)[None, :]    # ties: slot
         k = min(E, N)
         part = np.argpartition(key, k - 1, axis=1)[:, :k] if k < N else np.broadcast_to(
             np.arange(N), key.shape)
         pk = np.take_along_axis(key, part, axis=1)
-        order = np.take_along_axis(part, np.argsort(pk, axis=1), axis=1)  # (K, k) slots
-        real = np.take_along_axis(visible, order, axis=1)
+        o = np.argsort(pk, axis=1)
+        order = np.take_along_axis(part, o, axis=1)                    # (K, k) slots, nearest first
+        real = np.take_along_axis(pk, o, axis=1) < far * (N + 1)
         slots = np.where(real, order, -1)
         if k < E:
             slots = np.concatenate([slots, np.full((len(idx), E - k), -1)], axis=1)
@@ -385,9 +419,9 @@ class NeuralMMO(ParallelEnv):
                               immune_left[idx], freeze_left[idx],
                               self.tick - ag.spawn_tick[idx]]).astype(np.float32)
         mask = real.astype(np.int8)
-        return {self.possible_agents[i]: {"tiles": crops[n], "entities": feats[n], "mask": mask[n],
-                                          "self": me[n]}
-                for n, i in enumerate(idx)}
+        names = [self.possible_agents[i] for i in idx.tolist()]
+        return {name: {"tiles": t, "entities": e, "mask": m, "self": s}
+                for name, t, e, m, s in zip(names, crops, feats, mask, me)}
 
     # ------------------------------------------------------------------ render / state
 

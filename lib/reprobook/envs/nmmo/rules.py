@@ -105,10 +105,11 @@ class Agents:
                    alive=np.ones(n, dtype=bool), population=pop, spawn_tick=full(tick),
                    frozen_until=full(tick), xp=xp)
 
-    def place(self, i: int, position, population: int, tick: int) -> None:
-        """Make slot ``i`` a fresh agent (as :meth:`spawn`) at ``position`` (r, c): the cheap path
-        the environment takes for every (re)spawn."""
-        self.r[i], self.c[i] = position
+    def place(self, i, position, population, tick: int) -> None:
+        """Make slot(s) ``i`` fresh agents (as :meth:`spawn`) at ``position`` (r, c) (or ``(n, 2)``
+        for an index array ``i``): the cheap path the environment takes for every (re)spawn."""
+        position = np.asarray(position)
+        self.r[i], self.c[i] = position[..., 0], position[..., 1]
         self.food[i] = self.water[i] = INITIAL_RESOURCE
         self.health[i] = INITIAL_HEALTH
         self.alive[i] = True
