@@ -8,14 +8,6 @@ from reprobook.chapters import neural_mmo as nm
 from reprobook.models.nmmo_policy import PopulationPolicy
 
 
-def test_paper_config_is_v13():
-    cfg = nm.config("niches", "paper")
-    assert (cfg.size, cfg.border, cfg.max_agents, cfg.hidden) == (62, 9, 128, 32)
-    assert (cfg.decisions, cfg.workers, cfg.lr, cfg.weight_decay, cfg.grad_clip, cfg.gamma) == \
-        (16384, 12, 3e-4, 1e-5, 5.0, 0.95)
-    assert cfg.sizes == [1, 8, 32, 128] and 8 in cfg.populations
-
-
 @pytest.mark.parametrize("override, match", [({"updates": -1}, "updates"), ({"populations": []}, "populations"),
                                               ({"populations": [64], "max_agents": 32}, "exceed"),
                                               ({"gamma": 1.5}, "gamma"), ({"lr": float("nan")}, "lr")])

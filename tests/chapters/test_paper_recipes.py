@@ -6,6 +6,7 @@ import pytest
 from reprobook.chapters import cmc
 from reprobook.chapters import infomin
 from reprobook.chapters import evf, omnipush
+from reprobook.chapters import neural_mmo as nmmo
 from reprobook.chapters import rfs
 from reprobook.chapters import hypersphere as hs
 from reprobook.chapters import supcon as sc
@@ -108,7 +109,7 @@ def test_infomin_paper_augmentation_is_pycontrasts_infomin_run():
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, omnipush, evf])
+@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, omnipush, evf, nmmo])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)
@@ -134,3 +135,16 @@ def test_rfs_paper_is_the_official_recipe():
     assert abs(rfs.PAPER_ANNEAL_STEPS - 40_000 * steps / (steps + evals)) < 1
     short = rfs.config("benchmark", "short")
     assert short.model_kw["anneal_steps"] == round(13_333 * 12 / 90 * 64 / 256) and short.batch_size == 256
+
+
+# NeuralMMO/environment v1.3: experiments.py (Config) and forge/blade/core/config.py
+NMMO_OFFICIAL = {"size": 62, "border": 9, "max_agents": 128, "hidden": 32, "decisions": 16384, "workers": 12,
+                 "lr": 3e-4, "weight_decay": 1e-5, "grad_clip": 5.0, "gamma": 0.95}
+
+
+@pytest.mark.parametrize("notebook", list(nmmo.CONFIGS))
+def test_neural_mmo_paper_is_v13(notebook):
+    cfg = nmmo.config(notebook, "paper")
+    for key, official in NMMO_OFFICIAL.items():
+        assert cfg[key] == official, (notebook, key)
+    assert 8 in cfg.populations and cfg.sizes == [1, 8, 32, 128]    # NPOP = 8; the exploration figure

@@ -63,7 +63,10 @@ def test_shapes_and_target_mask():
     assert logits["target"].shape == (B, E + 1) and value.shape == (B,)
     assert torch.isinf(logits["target"][:, 0]).all()                      # never oneself
     assert torch.isfinite(logits["target"][:, E]).all()                   # "no attack" always legal
-    assert torch.equal(torch.isfinite(logits["target"][:, 1:E]), mask[:, 1:])
+    near = ents[:, 1:, :2].abs().amax(-1) <= 1                             # official MELEERANGE = 1
+    assert torch.equal(torch.isfinite(logits["target"][:, 1:E]), mask[:, 1:] & near)
+    wide = PopulationPolicy(populations=4, hidden=16, target_range=None)
+    assert torch.equal(torch.isfinite(wide(tiles, ents, mask, pop)[0]["target"][:, 1:E]), mask[:, 1:])
     acts = sample_actions(logits, torch.Generator().manual_seed(0))
     assert acts.shape == (B, 3)
     assert torch.isfinite(logits["target"].gather(1, acts[:, 2:])).all()
@@ -102,5 +105,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="populations"):
         PopulationPolicy(populations=0)
     tiles, ents, mask, pop = _obs()
+    with pytest.raises(ValueError, match="target_range"):
+        PopulationPolicy(target_range=0)
     with pytest.raises(ValueError, match="population ids"):
         PopulationPolicy(populations=2, hidden=8)(tiles, ents, mask, pop)

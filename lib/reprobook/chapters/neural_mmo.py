@@ -34,7 +34,7 @@ SHORT_BUDGET_S = {"environment": 20, "exploration": 40, "niches": 300, "scale": 
 # v1.3 (experiments.py, forge/blade/core/config.py): 62 + 2 x 9 map, 128 agents in 8 populations,
 # hidden 32, 16,384 decisions per update over 12 environment servers, Adam 3e-4 / wd 1e-5,
 # elementwise clip 5, gamma 0.95; the paper trains for days (updates: ours)
-_PAPER = dict(size=62, border=9, max_agents=128, populations=[1, 8], hidden=32, share="population",
+_PAPER = dict(size=62, border=9, max_agents=128, populations=[1, 8], hidden=32, share="population", target_range=1,
               decisions=16384, workers=12, updates=2000, lr=3e-4, weight_decay=1e-5, grad_clip=5.0, gamma=0.95,
               horizon=1000, minibatch=4096, sizes=[1, 8, 32, 128], exploration_ticks=2000, eval_ticks=1000,
               film_ticks=60, film_frames=6, rate_agents=[8, 32, 64, 128], rate_ticks=200, ray_workers=[1, 2, 4],
@@ -69,9 +69,24 @@ def config(notebook: str, scale: str, **overrides):
         v = cfg[name]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+    if cfg.share not in ("population", "io"):
+        raise ValueError(f"share must be 'population' or 'io', got {cfg.share!r}")
+    if cfg.target_range is not None:
+        require_int("target_range", cfg.target_range)
     if not 0 <= cfg.gamma <= 1:
         raise ValueError(f"gamma must be in [0, 1], got {cfg.gamma}")
     return cfg
+
+
+def policy_kwargs(cfg, populations: int) -> dict:
+    """:class:`~reprobook.models.nmmo_policy.PopulationPolicy` arguments of ``cfg``."""
+    return dict(populations=populations, hidden=cfg.hidden, share=cfg.share, target_range=cfg.target_range)
+
+
+def build_policy(cfg, populations: int, seed: int = 0) -> PopulationPolicy:
+    """A freshly initialised policy for ``populations`` populations (initial weights from ``seed``)."""
+    torch.manual_seed(seed)
+    return PopulationPolicy(**policy_kwargs(cfg, populations))
 
 
 def env_kwargs(cfg, populations: int) -> dict:
@@ -115,8 +130,7 @@ def exploration(cfg, seed: int = 0) -> dict:
 def train_populations(cfg, populations: int, seed: int = 0, progress: bool = True):
     """Policy gradient for a world of ``populations`` populations (cached under runs/cache by the
     config, seed, numerics and library digest). Returns ``(policy, history DataFrame)``."""
-    torch.manual_seed(seed)
-    policy = PopulationPolicy(populations=populations, hidden=cfg.hidden, share=cfg.share)
+    policy = build_policy(cfg, populations, seed)
     pg = PGConfig(updates=cfg.updates, decisions=cfg.decisions, workers=cfg.workers, lr=cfg.lr,
                   weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, gamma=cfg.gamma,
                   minibatch=cfg.minibatch, seed=seed)
@@ -171,11 +185,10 @@ def rollout_throughput(cfg, backend: str = "ray", seed: int = 0) -> pd.DataFrame
     one warm-up collection), with a random-init policy of ``max(populations)`` populations."""
     import ray
     P = max(cfg.populations)
-    policy_kwargs = dict(populations=P, hidden=cfg.hidden, share=cfg.share)
     rows = []
     try:
         for n in cfg.ray_workers:
-            with WorkerPool(n, env_kwargs(cfg, P), policy_kwargs, seed=seed, backend=backend,
+            with WorkerPool(n, env_kwargs(cfg, P), policy_kwargs(cfg, P), seed=seed, backend=backend,
                             num_cpus=max(cfg.ray_workers)) as pool:
                 pool.collect(64)
                 t0 = time.perf_counter()

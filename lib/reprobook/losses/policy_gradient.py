@@ -17,7 +17,7 @@ Per action argument ``k`` (move, style, target), over the batch of decisions
     L = sum_k ( w_pg L_pg + w_V L_V + w_ent L_ent ),  w = (1.0, 0.5, 0.025)                (6)
 
 The sum over arguments counts the value loss once per argument, as ``optim.py:80-95``; an
-argument with a single legal choice is skipped there (``optim.py:55-56``) and here.
+argument with a single legal choice is skipped there (``optim.py:44-45``) and here.
 """
 from __future__ import annotations
 

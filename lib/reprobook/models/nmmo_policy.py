@@ -6,15 +6,15 @@ Book: chapter 10-neural-mmo (``book/10-neural-mmo``). Official code: NeuralMMO/e
 The network reads an observation in three stages (``forge/ethyr/torch/io/stimulus.py``):
 
 1. **Attributes -> entity embeddings.** Each attribute ``x_a`` of an entity is embedded on its
-   own (``TaggedInput``, ``policy/embed.py:40-63``: a ``Linear(1, h)`` for a continuous attribute,
+   own (``TaggedInput``, ``policy/embed.py:38-60``: a ``Linear(1, h)`` for a continuous attribute,
    an ``Embedding`` for a discrete one, concatenated with a learned tag and projected ``2h -> h``;
    the tag is a constant, so this is an affine map of ``x_a`` per attribute), then an attention
    over the ``F`` attribute embeddings, max-pooled, gives the entity's embedding
-   (``policy/attention.py:48-66``; ``baseline.py:20-27``)::
+   (``policy/attention.py:51-72``; ``baseline.py:20-27``)::
 
        A = softmax_{dim=-2}(Q K^T / sqrt(h)) V,     e = max_rows A              (1)
 
-   Note the softmax runs over the *queries* (``dim=-2``, ``attention.py:27``), as the official
+   Note the softmax runs over the *queries* (``dim=-2``, ``attention.py:34``), as the official
    code; a row-wise softmax is the textbook form.
 2. **Entities -> observation.** The same attention (1) over the entity embeddings, max-pooled,
    beside a convolution over the 15x15 tile embeddings (``Conv2d(h, h, 3)``, ``MaxPool2d(2)``,
@@ -22,9 +22,13 @@ The network reads an observation in three stages (``forge/ethyr/torch/io/stimulu
    flat observation ``s`` (the "hidden state").
 3. **Actions by keying.** Each action argument is chosen among candidate embeddings ``c_j`` by
    ``logit_j = <key(s), val(c_j)>`` with two 2-layer ReLU blocks (``DotReluBlock``,
-   ``attention.py:107-119``; ``io/action.py:98-117``), one network for all arguments. The
-   candidates are learned embeddings of the 5 moves and 3 styles (``stimulus.py:36,61-68``) and,
-   for the target, the entity embeddings of stage 1 (ours: plus a learned "no attack").
+   ``attention.py:119-132``; ``io/action.py:76-94``), one network for all arguments. The
+   candidates are learned embeddings of the moves and the 3 styles (``nn.Embedding`` of the
+   static action arguments, ``stimulus.py:32,55-65``) and, for the target, the embeddings of
+   the agents within ``target_range`` (officially every style's candidates are the agents within
+   ``MELEERANGE = 1`` plus the attacker itself, whose choice means no attack,
+   ``forge/blade/io/action/static.py:109-124,135-137,158``; here a learned "no attack" embedding
+   takes the attacker's place).
 
 The value is ``Linear(h, 1)`` of ``s`` (``projekt/ann.py:17-44``).
 
@@ -33,10 +37,18 @@ all populations and gives each population its own value head (``share="io"``); t
 describes weights shared within a population and separate across populations
 (``share="population"``, the default here: one whole network per population).
 
-Ours: entity attributes are scaled by :data:`FEATURE_SCALE` before the affine embedding; the
-tile embedding is a learned table of the tile type (officially tiles are entities with attributes
-index and occupancy); invalid targets (padding rows, the agent itself) are masked to ``-inf``;
-observations are padded to ``E`` rows with a mask instead of variable-length lists.
+Differences from v1.3 (ours), all from the environment's observation and action space
+(:mod:`reprobook.envs.nmmo.env`):
+
+- 5 moves including "stay" (officially 4 directions, ``action/static.py:74-77``);
+- the entity attributes are the env's :data:`~reprobook.envs.nmmo.env.ENTITY_FEATURES` (the
+  official ones include damage taken, time alive and wilderness and no skill levels,
+  ``stimulus/static.py:34-112``); all but the population are continuous, scaled by
+  :data:`FEATURE_SCALE` (the official R, C and Self are discrete embeddings);
+- the tile embedding is a learned table of the tile type (officially a tile's attributes are its
+  index, occupancy and relative position, through their own attribute attention,
+  ``stimulus/static.py:124-159``);
+- observations are padded to ``E`` rows with a mask instead of variable-length lists.
 """
 from __future__ import annotations
 
@@ -66,11 +78,12 @@ ACTION_HEADS = ("move", "style", "target")
 
 _POP = ENTITY_FEATURES.index("population")
 _CONT = [i for i, f in enumerate(ENTITY_FEATURES) if f != "population"]
+_REL = [ENTITY_FEATURES.index("dr"), ENTITY_FEATURES.index("dc")]
 
 
 class Attention(nn.Module):
     """Eq. (1): ``softmax(Q K^T / sqrt(h))`` over the queries (official ``dim=-2``), times ``V``,
-    max-pooled over the rows (``attention.py:22-66``), with an optional row mask.
+    max-pooled over the rows (``attention.py:26-72``), with an optional row mask.
 
     ``x`` (..., N, d_in), ``mask`` (..., N) bool or None -> (..., d_out).
     """
@@ -96,7 +109,7 @@ class Attention(nn.Module):
 
 class DotReluBlock(nn.Module):
     """``logit_j = <key(s), val(c_j)>`` with ``key``, ``val`` = Linear, ReLU, Linear
-    (``attention.py:107-119``, ``linear.py:8-26``). ``s`` (B, h), ``c`` (B, J, h) -> (B, J)."""
+    (``attention.py:119-132``, ``linear.py:8-26``). ``s`` (B, h), ``c`` (B, J, h) -> (B, J)."""
 
     def __init__(self, h: int):
         super().__init__()
@@ -111,15 +124,20 @@ class NMMOPolicy(nn.Module):
     """One population's network: observation -> (logits per action head, value).
 
     Args:
-        hidden: ``HIDDEN = EMBED = 32`` (``experiments.py:40-41``).
+        hidden: ``HIDDEN = EMBED = 32`` (``experiments.py:41-42``).
         populations: rows of the population embedding (the env's ``populations``).
         n_tiles: tile types (``len(Tile)``).
         view: side of the tile crop (15).
+        target_range: Chebyshev distance of the agents offered as targets (official
+            ``MELEERANGE = 1``); ``None``: every visible agent.
     """
 
     def __init__(self, hidden: int = 32, populations: int = 8, n_tiles: int = len(Tile),
-                 view: int = 2 * VIEW_RADIUS + 1):
+                 view: int = 2 * VIEW_RADIUS + 1, target_range: int | None = 1):
         super().__init__()
+        if target_range is not None and (int(target_range) != target_range or target_range < 1):
+            raise ValueError(f"target_range must be a positive integer or None, got {target_range}")
+        self.target_range = target_range
         h = self.hidden = int(hidden)
         n_cont = len(_CONT)
         # affine embedding of each continuous attribute (TaggedInput folded): x_a * W_a + b_a
@@ -159,23 +177,31 @@ class NMMOPolicy(nn.Module):
         conv = self.fc1(self.pool(self.conv(t)).flatten(1))                # (B, h)
         return self.fc2(torch.cat([flat, conv], dim=-1)), ent
 
-    def heads(self, s: torch.Tensor, ent: torch.Tensor, mask: torch.Tensor) -> dict:
+    def targets(self, entities: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Legal targets (B, E + 1) bool: real entity rows within ``target_range`` but the agent
+        itself (row 0), and "no attack" (column ``E``), always legal."""
+        valid = mask.clone()
+        if self.target_range is not None:
+            rel = entities[..., _REL].abs().amax(-1)                        # Chebyshev distance
+            valid &= rel <= self.target_range
+        valid[:, 0] = False
+        return torch.cat([valid, valid.new_ones(valid.shape[0], 1)], dim=1)
+
+    def heads(self, s: torch.Tensor, ent: torch.Tensor, targets: torch.Tensor) -> dict:
         """Stage 3: logits ``{"move": (B, 5), "style": (B, 3), "target": (B, E + 1)}``; target
-        ``E`` is "no attack", padding rows and row 0 (the agent) are ``-inf``."""
+        ``E`` is "no attack", illegal targets (:meth:`targets`) are ``-inf``."""
         B = s.shape[0]
         move = self.keying(s, self.move_embed.weight.expand(B, -1, -1))
         style = self.keying(s, self.style_embed.weight.expand(B, -1, -1))
         cands = torch.cat([ent, self.no_target.expand(B, 1, -1)], dim=1)  # (B, E + 1, h)
-        valid = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
-        valid[:, 0] = False
-        target = self.keying(s, cands).masked_fill(~valid, float("-inf"))
+        target = self.keying(s, cands).masked_fill(~targets, float("-inf"))
         return {"move": move, "style": style, "target": target}
 
     def forward(self, tiles: torch.Tensor, entities: torch.Tensor, mask: torch.Tensor):
         """``tiles`` (B, 15, 15) long, ``entities`` (B, E, F) float, ``mask`` (B, E) bool ->
         ``(logits, value (B,))`` (see :meth:`heads`)."""
         s, ent = self.encode(tiles, entities, mask)
-        return self.heads(s, ent, mask), self.value(s).squeeze(-1)
+        return self.heads(s, ent, self.targets(entities, mask)), self.value(s).squeeze(-1)
 
 
 class PopulationPolicy(nn.Module):
@@ -186,7 +212,8 @@ class PopulationPolicy(nn.Module):
     (the shared network's own value head is then unused).
     """
 
-    def __init__(self, populations: int = 8, hidden: int = 32, share: str = "population"):
+    def __init__(self, populations: int = 8, hidden: int = 32, share: str = "population",
+                 target_range: int | None = 1):
         super().__init__()
         if share not in ("population", "io"):
             raise ValueError(f"unknown share {share!r}; expected 'population' or 'io'")
@@ -194,7 +221,8 @@ class PopulationPolicy(nn.Module):
             raise ValueError(f"populations must be a positive integer, got {populations}")
         self.populations, self.share = int(populations), share
         n_nets = self.populations if share == "population" else 1
-        self.nets = nn.ModuleList(NMMOPolicy(hidden, self.populations) for _ in range(n_nets))
+        self.nets = nn.ModuleList(NMMOPolicy(hidden, self.populations, target_range=target_range)
+                                  for _ in range(n_nets))
         self.values = nn.ModuleList(nn.Linear(hidden, 1) for _ in range(self.populations)) \
             if share == "io" else None
 
@@ -205,9 +233,10 @@ class PopulationPolicy(nn.Module):
             raise ValueError(f"population ids must be in [0, {self.populations}), got "
                              f"{population.min().item()}..{population.max().item()}")
         if self.share == "io":
-            s, ent = self.nets[0].encode(tiles, entities, mask)
+            net = self.nets[0]
+            s, ent = net.encode(tiles, entities, mask)
             value = torch.stack([v(s).squeeze(-1) for v in self.values], dim=1)   # (B, P)
-            return self.nets[0].heads(s, ent, mask), value.gather(1, population[:, None]).squeeze(1)
+            return net.heads(s, ent, net.targets(entities, mask)), value.gather(1, population[:, None]).squeeze(1)
         sizes = {"move": 5, "style": 3, "target": E + 1}
         logits = {k: tiles.new_zeros((B, n), dtype=torch.float32) for k, n in sizes.items()}
         value = tiles.new_zeros(B, dtype=torch.float32)

@@ -15,10 +15,22 @@ horizon is bootstrapped with the value of its last state (ours; v1.3 has no hori
 
 :class:`WorkerPool` runs ``n`` workers in this process (``backend="local"``) or as Ray actors
 (``backend="ray"``: ``ray.init()`` locally, or ``address="auto"`` / ``"ray://host:10001"`` for a
-cluster); the learner (:func:`train_policy`) does not know which. Unlike the official optimiser,
-which averages the workers' gradients, the learner here concatenates their decisions into one batch
-(16,384 decisions per step, ``experiments.py:31-33``) and takes one Adam step (lr 3e-4, weight
-decay 1e-5) on gradients clipped elementwise at 5 (``model.py:25-38``).
+cluster); the learner (:func:`train_policy`) does not know which. It takes one Adam step (lr 3e-4,
+coupled weight decay 1e-5) per update on gradients clipped elementwise at 5 (``model.py:20-38``).
+
+Differences from v1.3 (ours):
+
+- the official servers each backpropagate their own lives once they have observed more than
+  ``16384 / 12`` agent-steps (``io.py:102,129``, ``god.py:107``) and the optimiser averages their
+  gradients; here every worker returns at least ``decisions / workers`` decisions of finished lives
+  and the learner concatenates them into one batch (so an update sees at least 16,384 decisions);
+- the official loss reuses the logits and values computed when acting (the graph is kept,
+  ``io/action.py:53``, ``rollout.py:68-82``); here the learner recomputes them with its current
+  weights (they are the acting weights, except for lives that began before the last update);
+- the advantage is centred per action argument within a server's batch officially, within a
+  chunk of ``minibatch`` decisions here;
+- a horizon (the env's, ours) cuts every live agent: its return is bootstrapped with its last
+  state's value, and the worker starts a new world.
 """
 from __future__ import annotations
 
@@ -211,14 +223,14 @@ class WorkerPool:
 class PGConfig:
     """Learner settings; defaults are v1.3's (``experiments.py:29-53``)."""
     updates: int = 100
-    decisions: int = 16384          # per update, over all workers (CLUSTER_UPDATES)
+    decisions: int = 16384          # per update, over all workers (CLUSTER_UPDATES, experiments.py:33-35)
     workers: int = 12               # NGOD environment servers
     lr: float = 3e-4
     weight_decay: float = 1e-5
     grad_clip: float = 5.0          # elementwise (np.clip, model.py:32-33)
     gamma: float = GAMMA
     minibatch: int = 4096           # ours: forward/backward in chunks, one step per update; the
-                                    # advantage is centred per chunk (exact when >= decisions)
+                                    # advantage is centred per chunk
     backend: str = "local"
     seed: int = 0
 
@@ -229,7 +241,8 @@ def train_policy(policy: PopulationPolicy, env_kwargs: dict, cfg: PGConfig, devi
     per update: mean lifetime of the lives it learnt from, losses, decisions, seconds."""
     if cfg.updates < 0 or cfg.decisions < 1 or cfg.workers < 1 or cfg.minibatch < 1:
         raise ValueError(f"updates >= 0, decisions, workers and minibatch >= 1 required, got {cfg}")
-    policy_kwargs = {"populations": policy.populations, "hidden": policy.nets[0].hidden, "share": policy.share}
+    policy_kwargs = {"populations": policy.populations, "hidden": policy.nets[0].hidden, "share": policy.share,
+                     "target_range": policy.nets[0].target_range}
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history = []
     per_worker = -(-cfg.decisions // cfg.workers)

@@ -44,8 +44,9 @@ Observation (per agent, a ``spaces.Dict``):
   (``forge/blade/io/stimulus/dynamic.py:93-105``); ours caps it at the ``E`` nearest
   (``n_entities=32``, ours): row 0 is always the observer itself, then the other live agents by
   Chebyshev distance (ties by slot index); columns :data:`ENTITY_FEATURES` (the official entity
-  stimulus has Self, Population, relative R and C, Food, Water, Health, Freeze, Immune,
-  ``forge/blade/io/stimulus/static.py:34-106``; the skill levels are ours). Raw, unnormalised;
+  stimulus has Self, Population, relative R and C, Damage, TimeAlive, Food, Water, Health,
+  Freeze, Immune and Wilderness, ``forge/blade/io/stimulus/static.py:34-112``; the skill levels
+  are ours, damage, time alive and wilderness are not observed here). Raw, unnormalised;
 - ``"mask"`` int8 ``(E,)`` (``MultiBinary``): 1 for real entity rows (row 0 always);
 - ``"self"`` float32 ``(S,)``: the observer's own attributes :data:`SELF_FEATURES` (ours).
 
