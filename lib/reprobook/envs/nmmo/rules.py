@@ -229,11 +229,13 @@ def move(tiles: np.ndarray, agents: Agents, actions, tick: int, lava_lethal: boo
 
 
 def regrow(tiles: np.ndarray, rng: np.random.Generator, prob: float = FOREST_REGROW_PROB) -> None:
-    """Each SCRUB tile becomes FOREST with probability ``prob``, in place (one draw per tile)."""
+    """Each SCRUB tile becomes FOREST with probability ``prob``, in place (one draw per SCRUB
+    tile, in row-major order)."""
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"regrowth probability must be in [0, 1], got {prob}")
-    u = rng.random(tiles.shape)
-    tiles[(tiles == Tile.SCRUB) & (u < prob)] = Tile.FOREST
+    r, c = np.nonzero(tiles == Tile.SCRUB)
+    keep = rng.random(len(r)) < prob
+    tiles[r[keep], c[keep]] = Tile.FOREST
 
 
 def deaths(tiles: np.ndarray, agents: Agents) -> np.ndarray:
