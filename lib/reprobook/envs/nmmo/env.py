@@ -386,32 +386,28 @@ class NeuralMMO(ParallelEnv):
         r32, c32 = ag.r.astype(np.int32), ag.c.astype(np.int32)
         dist = np.maximum(np.abs(r32[None, :] - r32[idx, None]), np.abs(c32[None, :] - c32[idx, None]))
         far = rad + 1                                                  # out of view, or dead
-        key = np.minimum(dist, far)
-        key[:, ~ag.alive] = far
-        key[np.arange(len(idx)), idx] = -1                             # the observer first
-        key = key * (N + 1) + np.arange(N, dtype=np.int32)[None, :]    # ties: slot
-        k = min(E, N)
-        part = np.argpartition(key, k - 1, axis=1)[:, :k] if k < N else np.broadcast_to(
-            np.arange(N), key.shape)
-        pk = np.take_along_axis(key, part, axis=1)
-        o = np.argsort(pk, axis=1)
-        order = np.take_along_axis(part, o, axis=1)                    # (K, k) slots, nearest first
-        real = np.take_along_axis(pk, o, axis=1) < far * (N + 1)
-        slots = np.where(real, order, -1)
-        if k < E:
-            slots = np.concatenate([slots, np.full((len(idx), E - k), -1)], axis=1)
-            real = np.concatenate([real, np.zeros((len(idx), E - k), dtype=bool)], axis=1)
-        j = np.where(real, slots, 0)
+        d = np.minimum(dist, far)
+        d[:, ~ag.alive] = far
+        d[np.arange(len(idx)), idx] = -1                               # the observer first
+        oi, sj = np.nonzero(d < far)                                   # visible pairs, by observer then slot
+        by = np.argsort(oi * (far + 2) + d[oi, sj] + 1, kind="stable")  # by observer, distance (ties: slot)
+        oi, sj = oi[by], sj[by]
+        counts = np.bincount(oi, minlength=len(idx))
+        rank = np.arange(len(oi)) - (np.cumsum(counts) - counts)[oi]
+        keep = rank < E                                                # the E nearest
+        slots = np.full((len(idx), E), -1, dtype=np.int64)
+        slots[oi[keep], rank[keep]] = sj[keep]
+        real = slots >= 0
+        j = np.where(real, slots, N)                                   # row N of the table: zeros
         immune_left = np.clip(IMMUNE_TICKS - (self.tick - ag.spawn_tick), 0, IMMUNE_TICKS)
         freeze_left = np.clip(ag.frozen_until - self.tick, 0, FREEZE_TICKS)
-        table = np.column_stack([ag.r, ag.c, ag.food, ag.water, ag.health, ag.population,
-                                 lv[:, [Skill.MELEE, Skill.RANGE, Skill.MAGE, Skill.DEFENSE,
-                                        Skill.CONSTITUTION]],
-                                 immune_left, freeze_left, np.zeros(N)]).astype(np.float32)  # (N, F)
-        feats = table[j]                                                   # (K, E, F)
-        feats[..., :2] -= table[idx, None, :2]                             # relative position
-        feats[..., -1] = j == idx[:, None]                                 # the "self" column
-        feats[~real] = 0
+        table = np.zeros((N + 1, len(ENTITY_FEATURES)), dtype=np.float32)  # (N + 1, F)
+        table[:N, :-1] = np.column_stack([ag.r, ag.c, ag.food, ag.water, ag.health, ag.population,
+                                          lv[:, [Skill.MELEE, Skill.RANGE, Skill.MAGE, Skill.DEFENSE,
+                                                 Skill.CONSTITUTION]], immune_left, freeze_left])
+        feats = table[j]                                                   # (K, E, F), padding rows 0
+        feats[..., :2] -= table[idx, None, :2] * real[..., None]           # relative position
+        feats[:, 0, -1] = 1                                                # row 0 is the observer
         self._ent_slots[idx] = slots
 
         me = np.column_stack([ag.r[idx], ag.c[idx], ag.food[idx], ag.water[idx], ag.health[idx],
