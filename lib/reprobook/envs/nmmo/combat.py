@@ -116,7 +116,7 @@ def level_from_xp(xp) -> np.ndarray:
     except that it saturates at 99 (see :data:`MAX_LEVEL`). Negative experience is an error.
     """
     xp = np.asarray(xp)
-    if np.any(xp < 0):
+    if (xp < 0).any():
         raise ValueError("experience must be non-negative")
     return np.searchsorted(XP_TABLE, xp, side="right").astype(np.int64)
 
@@ -198,12 +198,12 @@ def attack(agents: "Agents", style, target, tick: int, rng: np.random.Generator 
     target = np.asarray(target)
     if style.shape != (n,) or target.shape != (n,):
         raise ValueError(f"style and target must have shape ({n},), got {style.shape} and {target.shape}")
-    if not np.issubdtype(style.dtype, np.integer) or np.any((style < -1) | (style > 2)):
+    if not np.issubdtype(style.dtype, np.integer) or ((style < -1) | (style > 2)).any():
         raise ValueError("unknown attack style; expected -1 (none), 0 (melee), 1 (range) or 2 (mage)")
     if not np.issubdtype(target.dtype, np.integer):
         raise ValueError("target must be an integer array of agent indices")
     acting = style >= 0
-    if np.any(acting & ((target < 0) | (target >= n))):
+    if (acting & ((target < 0) | (target >= n))).any():
         raise ValueError(f"target index out of range [0, {n})")
     if rng is None and not always_hit:
         raise ValueError("attack needs an rng unless always_hit=True")
@@ -242,6 +242,6 @@ def attack(agents: "Agents", style, target, tick: int, rng: np.random.Generator 
     xp[:, Skill.DEFENSE] += XP_SCALE * 4 * received
     agents.xp += xp
 
-    frozen = valid & (sty == Style.MAGE) & (dmg > 0)
+    frozen = valid & (sty == int(Style.MAGE)) & (dmg > 0)
     agents.frozen_until[tgt[frozen]] = tick + FREEZE_TICKS
     return AttackResult(valid, hit, dmg)

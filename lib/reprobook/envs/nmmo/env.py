@@ -81,12 +81,14 @@ ENTITY_FEATURES = ("dr", "dc", "food", "water", "health", "population", "melee",
                    "defense", "constitution", "immune", "freeze", "self")
 """Columns of ``obs["entities"]``: position relative to the observer, vitals, population, levels
 of the combat skills, ticks of spawn immunity and freeze left, and 1 for the observer's own row."""
+_ENTITY_SKILLS = [int(Skill.MELEE), int(Skill.RANGE), int(Skill.MAGE), int(Skill.DEFENSE), int(Skill.CONSTITUTION)]
 
 SELF_FEATURES = ("r", "c", "food", "water", "health", "food_max", "water_max", "health_max",
                  "constitution", "melee", "range", "mage", "defense", "fishing", "hunting",
                  "immune", "freeze", "age")
 """Entries of ``obs["self"]``: absolute position, vitals and their maxima, the 7 skill levels
 (:class:`~.combat.Skill` order), immunity and freeze left, and ticks since spawn (ours)."""
+_MAXIMA_SKILLS = [int(Skill.HUNTING), int(Skill.FISHING), int(Skill.CONSTITUTION)]   # food, water, health max
 
 TILE_COLORS = np.array([[207, 16, 32],     # LAVA
                         [30, 90, 200],     # WATER
@@ -240,14 +242,11 @@ class NeuralMMO(ParallelEnv):
         N = self.max_agents
         before = ag.alive.copy()
         moves = np.zeros(N, dtype=np.int64)
-        styles = np.full(N, Style.NONE, dtype=np.int64)
+        styles = np.full(N, int(Style.NONE), dtype=np.int64)
         targets = np.zeros(N, dtype=np.int64)
-        names, rows = [], []
-        for name, act in (actions or {}).items():
-            i = self._slot.get(name)
-            if i is not None and act is not None:                      # unknown names do not act
-                names.append(name)
-                rows.append((i, act["move"], act["style"], act["target"]))
+        slot = self._slot
+        names = [n for n, a in (actions or {}).items() if a is not None and n in slot]  # others do not act
+        rows = [(slot[n], actions[n]["move"], actions[n]["style"], actions[n]["target"]) for n in names]
         if rows:
             i, m, s, t = np.array(rows, dtype=np.int64).T
             acting = before[i]                                         # the dead do not act
@@ -257,7 +256,7 @@ class NeuralMMO(ParallelEnv):
                     raise ValueError(f"{what} of {names[bad[0]]} must be in {low}..{high - 1}, got {values[bad[0]]}")
             i, m, s, t = i[acting], m[acting], s[acting], t[acting]
             moves[i] = m
-            slot = self._ent_slots[i, np.clip(t, 0, self.n_entities - 1)]
+            slot = self._ent_slots[i, np.minimum(np.maximum(t, 0), self.n_entities - 1)]
             attacks = (t >= 0) & (t < self.n_entities) & (slot >= 0)
             styles[i[attacks]], targets[i[attacks]] = s[attacks], slot[attacks]
         out = core_step(self.tiles, ag, self.tick, moves, styles, targets, self._rng,
@@ -374,12 +373,12 @@ class NeuralMMO(ParallelEnv):
         if len(idx) == 0:
             return {}
         # tiles: pad the map with LAVA, crop 15 x 15 windows (one block copy per observer)
-        if self._padded is None:
+        if self._padded is None:                                       # once per map: a view that follows the buffer
             self._padded = np.full((self.tiles.shape[0] + 2 * rad, self.tiles.shape[1] + 2 * rad),
                                    Tile.LAVA, dtype=np.int8)
+            self._windows = np.lib.stride_tricks.sliding_window_view(self._padded, (2 * rad + 1, 2 * rad + 1))
         self._padded[rad:-rad, rad:-rad] = self.tiles
-        windows = np.lib.stride_tricks.sliding_window_view(self._padded, (2 * rad + 1, 2 * rad + 1))
-        crops = windows[ag.r[idx], ag.c[idx]]                          # (K, 15, 15) int8
+        crops = self._windows[ag.r[idx], ag.c[idx]]                    # (K, 15, 15) int8, a copy
 
         # entities: observer first (key -1), others by Chebyshev distance within the window
         lv = ag.levels()
@@ -399,22 +398,23 @@ class NeuralMMO(ParallelEnv):
         slots[oi[keep], rank[keep]] = sj[keep]
         real = slots >= 0
         j = np.where(real, slots, N)                                   # row N of the table: zeros
-        immune_left = np.clip(IMMUNE_TICKS - (self.tick - ag.spawn_tick), 0, IMMUNE_TICKS)
-        freeze_left = np.clip(ag.frozen_until - self.tick, 0, FREEZE_TICKS)
+        immune_left = np.minimum(np.maximum(IMMUNE_TICKS - (self.tick - ag.spawn_tick), 0), IMMUNE_TICKS)
+        freeze_left = np.minimum(np.maximum(ag.frozen_until - self.tick, 0), FREEZE_TICKS)
         table = np.zeros((N + 1, len(ENTITY_FEATURES)), dtype=np.float32)  # (N + 1, F)
-        table[:N, :-1] = np.column_stack([ag.r, ag.c, ag.food, ag.water, ag.health, ag.population,
-                                          lv[:, [Skill.MELEE, Skill.RANGE, Skill.MAGE, Skill.DEFENSE,
-                                                 Skill.CONSTITUTION]], immune_left, freeze_left])
+        for col, values in enumerate((ag.r, ag.c, ag.food, ag.water, ag.health, ag.population)):
+            table[:N, col] = values
+        table[:N, 6:11] = lv[:, _ENTITY_SKILLS]
+        table[:N, 11], table[:N, 12] = immune_left, freeze_left
         feats = table[j]                                                   # (K, E, F), padding rows 0
         feats[..., :2] -= table[idx, None, :2] * real[..., None]           # relative position
         feats[:, 0, -1] = 1                                                # row 0 is the observer
         self._ent_slots[idx] = slots
 
-        me = np.column_stack([ag.r[idx], ag.c[idx], ag.food[idx], ag.water[idx], ag.health[idx],
-                              lv[idx, Skill.HUNTING], lv[idx, Skill.FISHING],
-                              lv[idx, Skill.CONSTITUTION], lv[idx],
-                              immune_left[idx], freeze_left[idx],
-                              self.tick - ag.spawn_tick[idx]]).astype(np.float32)
+        me = np.empty((len(idx), len(SELF_FEATURES)), dtype=np.float32)
+        me[:, :5] = table[idx, :5]                                      # r, c, food, water, health
+        me[:, 5:8] = lv[idx][:, _MAXIMA_SKILLS]
+        me[:, 8:15] = lv[idx]
+        me[:, 15], me[:, 16], me[:, 17] = immune_left[idx], freeze_left[idx], self.tick - ag.spawn_tick[idx]
         mask = real.astype(np.int8)
         names = [self.possible_agents[i] for i in idx.tolist()]
         return {name: {"tiles": t, "entities": e, "mask": m, "self": s}
@@ -473,7 +473,7 @@ def _forage_action(obs: dict, rng: np.random.Generator) -> dict:
     hungry, thirsty = food <= fmax // 2 + 1, water <= wmax // 2 + 1
     if hungry or thirsty:
         goal = Tile.FOREST if (hungry and (not thirsty or food / fmax <= water / wmax)) else Tile.WATER
-        want = np.argwhere(tiles == goal) - _CENTRE
+        want = np.argwhere(tiles == int(goal)) - _CENTRE
         if goal == Tile.FOREST:
             want = want[np.any(want != 0, axis=1)]  # the tile underfoot is foraged next tick anyway
     if want is not None and len(want):

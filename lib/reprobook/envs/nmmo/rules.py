@@ -64,6 +64,8 @@ FOREST_REGROW_PROB = 0.025
 MOVE_DELTAS = np.array([[0, 0], [-1, 0], [1, 0], [0, 1], [0, -1]], dtype=np.int64)
 """(dr, dc) of actions stay, N, S, E, W (official directions ``static.py:82-92``; stay is ours)."""
 _NEIGHBOURS = MOVE_DELTAS[1:]
+# plain ints: numpy compares an array with an IntEnum member about 2 us slower than with an int
+_FOREST, _SCRUB, _LAVA = int(Tile.FOREST), int(Tile.SCRUB), int(Tile.LAVA)
 
 
 @dataclass
@@ -161,8 +163,8 @@ def _adjacent_to(tiles: np.ndarray, r: np.ndarray, c: np.ndarray, tile: Tile) ->
     nr = r[:, None] + _NEIGHBOURS[None, :, 0]
     nc = c[:, None] + _NEIGHBOURS[None, :, 1]
     inside = (nr >= 0) & (nr < R) & (nc >= 0) & (nc < C)
-    mats = tiles[np.clip(nr, 0, R - 1), np.clip(nc, 0, C - 1)]
-    return np.any(inside & (mats == tile), axis=1)
+    mats = tiles[np.minimum(np.maximum(nr, 0), R - 1), np.minimum(np.maximum(nc, 0), C - 1)]
+    return (inside & (mats == int(tile))).any(axis=1)
 
 
 def update_vitals(tiles: np.ndarray, agents: Agents) -> None:
@@ -171,28 +173,26 @@ def update_vitals(tiles: np.ndarray, agents: Agents) -> None:
     ``tiles`` int8 (R, C) is changed in place: foraged FOREST tiles become SCRUB.
     """
     live = agents.alive
-    lv = agents.levels()
-    food_max, water_max = lv[:, Skill.HUNTING], lv[:, Skill.FISHING]
-    health_max, con = lv[:, Skill.CONSTITUTION], lv[:, Skill.CONSTITUTION]
+    food_max, water_max, con = level_from_xp(agents.xp[:, [Skill.HUNTING, Skill.FISHING, Skill.CONSTITUTION]]).T
+    health_max = con
 
     # 1. hunting
     food = np.where(live, np.maximum(agents.food - 1, 0), agents.food)
-    on_forest = live & (tiles[agents.r, agents.c] == Tile.FOREST)
-    idx = np.flatnonzero(on_forest)
-    flat = agents.r[idx] * tiles.shape[1] + agents.c[idx]
-    _, first = np.unique(flat, return_index=True)  # lowest agent index per forest tile
-    forager = np.zeros(agents.n, dtype=bool)
-    forager[idx[first]] = True
-    tiles[agents.r[forager], agents.c[forager]] = Tile.SCRUB
-    gain = np.where(forager, np.minimum(food_max - food, np.floor(RESOURCE_RESTORE * lv[:, Skill.HUNTING])), 0)
-    gain = np.maximum(gain, 0).astype(np.int64)
+    idx = np.flatnonzero(live & (tiles[agents.r, agents.c] == _FOREST))
+    if len(idx) > 1:                                   # the lowest agent index per forest tile
+        _, first = np.unique(agents.r[idx] * tiles.shape[1] + agents.c[idx], return_index=True)
+        idx = idx[first]
+    tiles[agents.r[idx], agents.c[idx]] = _SCRUB
+    gain = np.zeros(agents.n, dtype=np.int64)
+    gain[idx] = np.maximum(np.minimum(food_max[idx] - food[idx],
+                                      np.floor(RESOURCE_RESTORE * food_max[idx])), 0)
     agents.food[:] = food + gain
     agents.xp[:, Skill.HUNTING] += 10 * gain
 
     # 2. fishing
     water = np.where(live, np.maximum(agents.water - 1, 0), agents.water)
     drinks = live & _adjacent_to(tiles, agents.r, agents.c, Tile.WATER)
-    gain = np.where(drinks, np.minimum(water_max - water, np.floor(RESOURCE_RESTORE * lv[:, Skill.FISHING])), 0)
+    gain = np.where(drinks, np.minimum(water_max - water, np.floor(RESOURCE_RESTORE * water_max)), 0)
     gain = np.maximum(gain, 0).astype(np.int64)
     agents.water[:] = water + gain
     agents.xp[:, Skill.FISHING] += 10 * gain
@@ -214,14 +214,14 @@ def move(tiles: np.ndarray, agents: Agents, actions, tick: int, lava_lethal: boo
     actions = np.asarray(actions)
     if actions.shape != (agents.n,):
         raise ValueError(f"actions must have shape ({agents.n},), got {actions.shape}")
-    if not np.issubdtype(actions.dtype, np.integer) or np.any((actions < 0) | (actions > 4)):
+    if not np.issubdtype(actions.dtype, np.integer) or ((actions < 0) | (actions > 4)).any():
         raise ValueError("move actions must be integers in 0..4 (stay, N, S, E, W)")
     R, C = tiles.shape
     nr = agents.r + MOVE_DELTAS[actions, 0]
     nc = agents.c + MOVE_DELTAS[actions, 1]
     inside = (nr >= 0) & (nr < R) & (nc >= 0) & (nc < C)
-    dest = tiles[np.clip(nr, 0, R - 1), np.clip(nc, 0, C - 1)]
-    ok = passable(dest) if lava_lethal else (passable(dest) & (dest != Tile.LAVA))
+    dest = tiles[np.minimum(np.maximum(nr, 0), R - 1), np.minimum(np.maximum(nc, 0), C - 1)]
+    ok = passable(dest) if lava_lethal else (passable(dest) & (dest != _LAVA))
     moved = (actions > 0) & agents.alive & (tick >= agents.frozen_until) & inside & ok
     agents.r[:] = np.where(moved, nr, agents.r)
     agents.c[:] = np.where(moved, nc, agents.c)
@@ -233,14 +233,14 @@ def regrow(tiles: np.ndarray, rng: np.random.Generator, prob: float = FOREST_REG
     tile, in row-major order)."""
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"regrowth probability must be in [0, 1], got {prob}")
-    r, c = np.nonzero(tiles == Tile.SCRUB)
+    r, c = np.nonzero(tiles == _SCRUB)
     keep = rng.random(len(r)) < prob
-    tiles[r[keep], c[keep]] = Tile.FOREST
+    tiles[r[keep], c[keep]] = _FOREST
 
 
 def deaths(tiles: np.ndarray, agents: Agents) -> np.ndarray:
     """Mark agents with health <= 0 or standing on LAVA dead, in place; returns the newly dead."""
-    dead = agents.alive & ((agents.health <= 0) | (tiles[agents.r, agents.c] == Tile.LAVA))
+    dead = agents.alive & ((agents.health <= 0) | (tiles[agents.r, agents.c] == _LAVA))
     agents.alive[dead] = False
     return dead
 
@@ -252,7 +252,7 @@ def step(tiles: np.ndarray, agents: Agents, tick: int, moves, styles, targets,
     ``{"moved", "attack", "died"}``. The rng is drawn in a fixed order (attacks, then regrowth),
     so a tick is a deterministic function of its inputs and the rng state.
     """
-    if agents.n and np.any(agents.spawn_tick > tick):
+    if agents.n and (agents.spawn_tick > tick).any():
         raise ValueError("an agent's spawn_tick is after the current tick")
     update_vitals(tiles, agents)
     moved = move(tiles, agents, moves, tick, lava_lethal=lava_lethal)
