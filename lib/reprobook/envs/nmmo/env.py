@@ -269,14 +269,15 @@ class NeuralMMO(ParallelEnv):
         reported = before.copy()
         reported[new] = True
         report = np.flatnonzero(reported)
-        names = [self.possible_agents[i] for i in report]
-        obs = self._observe(report)
+        names = [self.possible_agents[i] for i in report.tolist()]
+        obs = self._observe(report, names)
         dead = died[report].tolist()
+        alive = ag.alive[report].tolist()
         rewards = {n: -1.0 if d else 0.0 for n, d in zip(names, dead)}
         terms = dict(zip(names, dead))
-        truncs = dict(zip(names, (ag.alive[report] & truncate).tolist()))
+        truncs = dict(zip(names, [a and truncate for a in alive]))
         infos = self._infos(report, names)
-        self.agents = [] if truncate else self._live_names()
+        self.agents = [] if truncate else [n for n, a in zip(names, alive) if a]
         return obs, rewards, terms, truncs, infos
 
     # ------------------------------------------------------------------ internals
@@ -305,6 +306,8 @@ class NeuralMMO(ParallelEnv):
         (``pop_assign="random"``), then the positions of the agents that spawn."""
         ag = self.state_agents
         slots = np.flatnonzero(~ag.alive & ~exclude & (~self._used if not self.respawn else True))
+        if not len(slots) and self.pop_assign != "random":
+            return []                                                  # (random still draws its k)
         counts = np.bincount(ag.population[ag.alive], minlength=self.populations).tolist()
         pops: list[int] = []
         if self.pop_assign == "random":
@@ -366,8 +369,9 @@ class NeuralMMO(ParallelEnv):
         live = ag.alive
         np.add.at(self.visits, (ag.r[live], ag.c[live]), 1)
 
-    def _observe(self, idx: np.ndarray) -> dict:
-        """Observations of the slots ``idx`` (vectorised), and their entity-row -> slot maps."""
+    def _observe(self, idx: np.ndarray, names: list[str] | None = None) -> dict:
+        """Observations of the slots ``idx`` (vectorised; ``names``: theirs, if known), and their
+        entity-row -> slot maps."""
         idx = np.asarray(idx, dtype=np.int64)
         ag, N, E, rad = self.state_agents, self.max_agents, self.n_entities, VIEW_RADIUS
         if len(idx) == 0:
@@ -416,7 +420,8 @@ class NeuralMMO(ParallelEnv):
         me[:, 8:15] = lv[idx]
         me[:, 15], me[:, 16], me[:, 17] = immune_left[idx], freeze_left[idx], self.tick - ag.spawn_tick[idx]
         mask = real.astype(np.int8)
-        names = [self.possible_agents[i] for i in idx.tolist()]
+        if names is None:
+            names = [self.possible_agents[i] for i in idx.tolist()]
         return {name: {"tiles": t, "entities": e, "mask": m, "self": s}
                 for name, t, e, m, s in zip(names, crops, feats, mask, me)}
 

@@ -62,15 +62,18 @@ SCALE_DIVISOR = 5
 
 
 def _lookup(table: np.ndarray, tile) -> np.ndarray:
-    """``table[tile]`` for valid tile indices, ``default`` (``table``'s last entry) elsewhere."""
+    """``table[tile]`` for valid tile indices, ``table[255]`` (the default) elsewhere; ``table``
+    has 256 entries, so an int8 map (the environment's) is one gather."""
     t = np.asarray(tile)
+    if t.dtype in (np.int8, np.uint8):
+        return table[t.view(np.uint8)]                               # -1 -> 255, the default
     inside = (t >= 0) & (t < len(Tile))
     return np.where(inside, table[np.where(inside, t, 0).astype(np.int64)], table[-1])
 
 
-_WALKABLE = np.zeros(len(Tile) + 1, dtype=bool)
+_WALKABLE = np.zeros(256, dtype=bool)
 _WALKABLE[list(WALKABLE)] = True
-_PASSABLE = np.ones(len(Tile) + 1, dtype=bool)
+_PASSABLE = np.ones(256, dtype=bool)
 _PASSABLE[list(IMPASSABLE)] = False
 
 
