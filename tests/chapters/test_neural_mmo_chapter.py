@@ -36,3 +36,22 @@ def test_niches_counts_add_up():
     s = rec["summary"]
     assert 0 <= s["mi_corrected_bits"] <= s["mi_bits"] <= s["max_bits"] == 2.0 and 0 < s["coverage"] <= 1
     assert np.all((rec["per_population"][["attack_share", "forage_share"]] >= 0).to_numpy())
+
+
+def test_train_populations_trains_once_then_reads_the_cache(tmp_path, monkeypatch):
+    from reprobook.train import cache
+    monkeypatch.setattr(cache, "CACHE", tmp_path)
+    cfg = nm.config("niches", "smoke", size=16, border=4, max_agents=8, updates=2, decisions=64, minibatch=64)
+    policy, hist = nm.train_populations(cfg, 2, device="cpu", progress=False)
+    assert list(hist.index) == [0, 1] and (hist["decisions"] >= 32).all() and np.isfinite(hist["loss"]).all()
+    again, hist2 = nm.train_populations(cfg, 2, device="cpu", progress=False)
+    assert hist2.equals(hist)
+    for k, v in policy.state_dict().items():
+        assert (again.state_dict()[k] == v).all()
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+
+def test_rollout_throughput_local_backend():
+    cfg = nm.config("scale", "smoke", size=16, border=4, max_agents=8, ray_workers=[1, 2], ray_decisions=32)
+    out = nm.rollout_throughput(cfg, backend="local")
+    assert list(out.index) == [1, 2] and (out["decisions"] >= [32, 64]).all() and (out["decisions_per_s"] > 0).all()

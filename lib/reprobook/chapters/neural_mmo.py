@@ -12,6 +12,7 @@ Notebooks: 01-environment (:func:`film_strip`, the rules), 02-exploration
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -23,6 +24,7 @@ from ..envs.nmmo import NeuralMMO, coverage, exploration_sweep, scripted_policy,
 from ..models.nmmo_policy import PopulationPolicy
 from ..run.scales import configure, require_int
 from ..train.cache import cached
+from ..train.seed import resolve_device
 from ..train.rollouts import PGConfig, WorkerPool, play, train_policy
 
 DATASETS = ()            # the world is generated; nothing to read
@@ -35,14 +37,17 @@ SHORT_BUDGET_S = {"environment": 20, "exploration": 40, "niches": 300, "scale": 
 # hidden 32, 16,384 decisions per update over 12 environment servers, Adam 3e-4 / wd 1e-5,
 # elementwise clip 5, gamma 0.95; the paper trains for days (updates: ours)
 _PAPER = dict(size=62, border=9, max_agents=128, populations=[1, 8], hidden=32, share="population", target_range=1,
+              backend="ray",
               decisions=16384, workers=12, updates=2000, lr=3e-4, weight_decay=1e-5, grad_clip=5.0, gamma=0.95,
               horizon=1000, minibatch=4096, sizes=[1, 8, 32, 128], exploration_ticks=2000, eval_ticks=1000,
               film_ticks=60, film_frames=6, rate_agents=[8, 32, 64, 128], rate_ticks=200, ray_workers=[1, 2, 4],
               ray_decisions=4096)
-_SHORT = dict(_PAPER, updates=100, exploration_ticks=1000, eval_ticks=500, workers=8)
-# smoke: a 32 + 2 x 6 map with 32 agents, 2,048 decisions a step from 2 workers, a few steps
-_SMOKE = dict(_PAPER, size=32, border=6, max_agents=32, populations=[1, 4], decisions=2048, workers=2, updates=6,
-              minibatch=2048, exploration_ticks=300, eval_ticks=200, film_ticks=40, rate_ticks=100,
+# one GPU window: 40 updates of 16,384 decisions from 12 Ray workers on the machine's 16 cores
+_SHORT = dict(_PAPER, updates=40, exploration_ticks=1000, eval_ticks=500)
+# smoke: a 32 + 2 x 6 map with 32 agents, 2,048 decisions a step from 2 workers, 12 steps at a
+# 10x learning rate (at 3e-4 the lifetimes do not move in 12 steps; at 3e-3 they grow by half)
+_SMOKE = dict(_PAPER, size=32, border=6, max_agents=32, populations=[1, 4], decisions=2048, workers=2, updates=12,
+              lr=3e-3, minibatch=2048, backend="local", exploration_ticks=300, eval_ticks=200, film_ticks=40, rate_ticks=100,
               ray_workers=[1, 2], ray_decisions=1024)
 
 CONFIGS = {name: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
@@ -69,6 +74,8 @@ def config(notebook: str, scale: str, **overrides):
         v = cfg[name]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+    if cfg.backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {cfg.backend!r}")
     if cfg.share not in ("population", "io"):
         raise ValueError(f"share must be 'population' or 'io', got {cfg.share!r}")
     if cfg.target_range is not None:
@@ -127,26 +134,38 @@ def exploration(cfg, seed: int = 0) -> dict:
 
 
 # ------------------------------------------------------------------------------ 03 niches
-def train_populations(cfg, populations: int, seed: int = 0, progress: bool = True):
-    """Policy gradient for a world of ``populations`` populations (cached under runs/cache by the
-    config, seed, numerics and library digest). Returns ``(policy, history DataFrame)``."""
-    policy = build_policy(cfg, populations, seed)
+def train_populations(cfg, populations: int, seed: int = 0, device: str = "auto", progress: bool = True):
+    """Policy gradient for a world of ``populations`` populations, the learner on ``device``, the
+    rollout workers on CPUs (``cfg.backend``: in this process or as Ray actors). Cached under
+    runs/cache by the config, seed, numerics and library digest. Returns ``(policy, history)``."""
+    dev = resolve_device(device)
+    policy = build_policy(cfg, populations, seed).to(dev)
     pg = PGConfig(updates=cfg.updates, decisions=cfg.decisions, workers=cfg.workers, lr=cfg.lr,
                   weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, gamma=cfg.gamma,
-                  minibatch=cfg.minibatch, seed=seed)
+                  minibatch=cfg.minibatch, backend=cfg.backend, seed=seed)
 
     def fit(module, checkpoint):
-        return {"history": train_policy(module, env_kwargs(cfg, populations), pg, progress=progress)}
+        try:
+            return {"history": train_policy(module, env_kwargs(cfg, populations), pg, device=dev, progress=progress)}
+        finally:
+            _shutdown_ray(cfg.backend)
 
     policy, info, _ = cached(policy, fit, chapter="neural_mmo", cfg=dict(cfg), populations=populations, seed=seed)
     return policy, pd.DataFrame(info["history"]).set_index("update")
+
+
+def _shutdown_ray(backend: str) -> None:
+    if backend == "ray":
+        import ray
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def niches(cfg, policy: PopulationPolicy, seed: int = 0) -> dict:
     """Play ``eval_ticks`` ticks with ``policy`` (:func:`~reprobook.train.rollouts.play`);
     returns the play record with ``summary`` (coverage, mean lifetime, territory information) and
     ``per_population`` (decisions, attack and forest-move shares) added."""
-    rec = play(policy, env_kwargs(cfg, policy.populations), cfg.eval_ticks, seed=seed)
+    rec = play(copy.deepcopy(policy).cpu(), env_kwargs(cfg, policy.populations), cfg.eval_ticks, seed=seed)
     info = territory_information(rec["visits"])
     rec["summary"] = {"coverage": coverage(rec["visits"].sum(0), rec["tiles"]),
                       "lifetime": float(rec["lifetimes"].mean()) if len(rec["lifetimes"]) else float("nan"),
@@ -183,7 +202,6 @@ def tick_rates(cfg, seed: int = 0) -> pd.DataFrame:
 def rollout_throughput(cfg, backend: str = "ray", seed: int = 0) -> pd.DataFrame:
     """Decisions per second collected by ``cfg.ray_workers`` workers (``ray_decisions`` each, after
     one warm-up collection), with a random-init policy of ``max(populations)`` populations."""
-    import ray
     P = max(cfg.populations)
     rows = []
     try:
@@ -196,6 +214,5 @@ def rollout_throughput(cfg, backend: str = "ray", seed: int = 0) -> pd.DataFrame
                 spent = time.perf_counter() - t0
             rows.append({"workers": n, "decisions": lives.n, "seconds": spent, "decisions_per_s": lives.n / spent})
     finally:
-        if backend == "ray" and ray.is_initialized():
-            ray.shutdown()
+        _shutdown_ray(backend)
     return pd.DataFrame(rows).set_index("workers")

@@ -99,10 +99,13 @@ class RolloutWorker:
         policy_kwargs: :class:`~reprobook.models.nmmo_policy.PopulationPolicy` arguments.
         seed: seeds the world and the action draws.
         gamma: the discount of the returns.
+        threads: torch threads of the worker's process (``None``: leave the process's setting).
     """
 
-    def __init__(self, env_kwargs: dict, policy_kwargs: dict, seed: int = 0, gamma: float = GAMMA):
-        torch.set_num_threads(1)
+    def __init__(self, env_kwargs: dict, policy_kwargs: dict, seed: int = 0, gamma: float = GAMMA,
+                 threads: int | None = None):
+        if threads is not None:                          # a worker process of its own (Ray): one core
+            torch.set_num_threads(threads)
         self.env = NeuralMMO(**{**env_kwargs, "respawn": True})
         with torch.random.fork_rng(devices=[]):          # initial weights from the seed, global rng untouched
             torch.manual_seed(seed)
@@ -193,7 +196,7 @@ class WorkerPool:
             ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         remote = ray.remote(num_cpus=1)(RolloutWorker) if address is None else ray.remote(RolloutWorker)
-        self.workers = [remote.remote(*a) for a in args]
+        self.workers = [remote.remote(*a, threads=1) for a in args]
 
     def collect(self, decisions: int, state_dict: dict | None = None) -> Lives:
         """``decisions`` per worker, all workers at once; one :class:`Lives`."""
