@@ -10,7 +10,9 @@ from reprobook.models.nmmo_policy import PopulationPolicy
 
 @pytest.mark.parametrize("override, match", [({"updates": -1}, "updates"), ({"populations": []}, "populations"),
                                               ({"populations": [64], "max_agents": 32}, "exceed"),
-                                              ({"gamma": 1.5}, "gamma"), ({"lr": float("nan")}, "lr")])
+                                              ({"gamma": 1.5}, "gamma"), ({"lr": float("nan")}, "lr"),
+                                              ({"grad_clip": 0.0}, "grad_clip"), ({"updates": 0}, "updates"),
+                                              ({"eval_ticks": 2000}, "horizon"), ({"backend": "mpi"}, "backend")])
 def test_bad_configs(override, match):
     with pytest.raises(ValueError, match=match):
         nm.config("niches", "smoke", **override)

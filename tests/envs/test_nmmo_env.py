@@ -245,7 +245,33 @@ def _attack_setup(seed=5):
     return env
 
 
-@pytest.mark.parametrize("target", [E, 5, E + 7, -1, 0])  # none, masked, out of range, self
+@pytest.mark.parametrize("target", [E + 7, -1])
+def test_target_outside_the_action_space_is_an_error(target):
+    env = _attack_setup()
+    acts = noop(env)
+    acts["agent_0"] = {"move": 0, "style": 0, "target": target}
+    with pytest.raises(ValueError, match="target of agent_0"):
+        env.step(acts)
+
+
+@pytest.mark.parametrize("bad", [{"move": 1.7, "style": 0, "target": E}, {"move": "1", "style": 0, "target": E},
+                                 {"move": 1, "style": 0}, [1, 0, E], 3])
+def test_malformed_actions_are_errors_naming_the_agent(bad):
+    env = _attack_setup()
+    acts = noop(env)
+    acts["agent_0"] = bad
+    with pytest.raises(ValueError, match="agent_0"):
+        env.step(acts)
+
+
+def test_flags_must_be_booleans_and_render_needs_reset():
+    with pytest.raises(ValueError, match="respawn"):
+        NeuralMMO(respawn="False")
+    with pytest.raises(RuntimeError, match="reset"):
+        NeuralMMO().render()
+
+
+@pytest.mark.parametrize("target", [E, 5, 0])  # none, masked, self
 def test_invalid_target_is_no_attack(target):
     env, ref = _attack_setup(), _attack_setup()
     for _ in range(6):

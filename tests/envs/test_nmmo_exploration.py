@@ -37,3 +37,11 @@ def test_territory_information_bounds():
         territory_information(np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         territory_information(-np.ones((2, 3, 3)))
+
+
+def test_territory_information_needs_counts():
+    from reprobook.envs.nmmo import territory_information
+    with pytest.raises(ValueError, match="counts"):
+        territory_information(np.full((2, 3, 3), 0.1))
+    with pytest.raises(ValueError, match="counts"):
+        territory_information(np.full((2, 3, 3), np.nan))

@@ -97,3 +97,15 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="empty"):
         policy_gradient_loss({"a": torch.zeros(0, 2)}, torch.zeros(0, 1, dtype=torch.long), torch.zeros(0),
                              torch.zeros(0))
+
+
+def test_nan_logits_and_illegal_forced_actions_are_errors():
+    nan = torch.tensor([[float("nan"), 0.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        policy_gradient_loss({"a": nan}, torch.tensor([[1]]), torch.zeros(1), torch.zeros(1))
+    forced = torch.tensor([[0.0, -math.inf]])                    # one legal choice, the other recorded
+    with pytest.raises(ValueError, match="probability 0"):
+        policy_gradient_loss({"a": forced}, torch.tensor([[1]]), torch.zeros(1), torch.zeros(1))
+    with pytest.raises(ValueError, match="finite"):
+        policy_gradient_loss({"a": torch.zeros(1, 2)}, torch.tensor([[1]]), torch.tensor([float("inf")]),
+                             torch.zeros(1))

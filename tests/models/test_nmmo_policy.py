@@ -109,3 +109,14 @@ def test_bad_arguments():
         PopulationPolicy(target_range=0)
     with pytest.raises(ValueError, match="population ids"):
         PopulationPolicy(populations=2, hidden=8)(tiles, ents, mask, pop)
+
+
+def test_batch_shapes_and_the_self_row_are_checked():
+    tiles, ents, mask, pop = _obs()
+    pol = PopulationPolicy(populations=4, hidden=8)
+    with pytest.raises(ValueError, match="population"):
+        pol(tiles, ents, mask, pop[:-1])
+    bad = mask.clone()
+    bad[0, 0] = False
+    with pytest.raises(ValueError, match="row 0"):
+        pol(tiles, ents, bad, pop)

@@ -85,3 +85,29 @@ def test_bad_arguments():
         WorkerPool(1, ENV, POLICY, backend="mpi")
     with pytest.raises(ValueError, match="decisions"):
         train_policy(PopulationPolicy(**POLICY), ENV, PGConfig(decisions=0), progress=False)
+
+
+def test_an_interrupted_tick_records_nothing():
+    w = RolloutWorker(ENV, POLICY, seed=2)
+    for _ in range(3):
+        w.step()
+    before = {n: len(s) for n, s in w._open.items()}
+    real_step = w.env.step
+
+    def interrupted(actions):
+        raise KeyboardInterrupt
+    w.env.step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        w.step()
+    assert {n: len(s) for n, s in w._open.items()} == before
+    w.env.step = real_step
+    w.step()
+    assert all(len(s) == before.get(n, 0) + 1 for n, s in w._open.items() if n in before)
+
+
+def test_learner_refuses_bad_clip_and_play_past_the_horizon():
+    with pytest.raises(ValueError, match="grad_clip"):
+        train_policy(PopulationPolicy(**POLICY), ENV, PGConfig(grad_clip=0.0), progress=False)
+    from reprobook.train.rollouts import play
+    with pytest.raises(ValueError, match="horizon"):
+        play(PopulationPolicy(**POLICY), {**ENV, "horizon": 5}, 6)

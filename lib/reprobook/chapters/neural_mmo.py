@@ -62,7 +62,9 @@ def config(notebook: str, scale: str, **overrides):
     for name in ("size", "border", "max_agents", "hidden", "decisions", "workers", "minibatch", "horizon",
                  "exploration_ticks", "eval_ticks", "film_ticks", "film_frames", "rate_ticks", "ray_decisions"):
         require_int(name, cfg[name])
-    require_int("updates", cfg.updates, 0)
+    require_int("updates", cfg.updates)
+    if cfg.eval_ticks > cfg.horizon:
+        raise ValueError(f"eval_ticks = {cfg.eval_ticks} exceeds the horizon = {cfg.horizon}")
     for name in ("populations", "sizes", "rate_agents", "ray_workers"):
         if not isinstance(cfg[name], (list, tuple)) or not cfg[name]:
             raise ValueError(f"{name} must be a non-empty list of positive integers, got {cfg[name]!r}")
@@ -72,8 +74,10 @@ def config(notebook: str, scale: str, **overrides):
         raise ValueError(f"populations {cfg.populations} cannot exceed max_agents = {cfg.max_agents}")
     for name in ("lr", "weight_decay", "grad_clip"):
         v = cfg[name]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                or (v == 0 and name != "weight_decay"):
+            raise ValueError(f"{name} must be a {'non-negative' if name == 'weight_decay' else 'positive'} "
+                             f"number, got {v!r}")
     if cfg.backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {cfg.backend!r}")
     if cfg.share not in ("population", "io"):
@@ -150,8 +154,14 @@ def train_populations(cfg, populations: int, seed: int = 0, device: str = "auto"
         finally:
             _shutdown_ray(cfg.backend)
 
-    policy, info, _ = cached(policy, fit, chapter="neural_mmo", cfg=dict(cfg), populations=populations, seed=seed)
+    recipe = {k: cfg[k] for k in _TRAINING_KEYS}                     # evaluation settings do not retrain
+    policy, info, _ = cached(policy, fit, chapter="neural_mmo", cfg=recipe, populations=populations, seed=seed)
     return policy, pd.DataFrame(info["history"]).set_index("update")
+
+
+#: what a trained policy depends on (Ray and in-process workers return the same lives)
+_TRAINING_KEYS = ("size", "border", "max_agents", "horizon", "hidden", "share", "target_range", "decisions",
+                  "workers", "updates", "lr", "weight_decay", "grad_clip", "gamma", "minibatch")
 
 
 def _shutdown_ray(backend: str) -> None:

@@ -68,15 +68,24 @@ def policy_gradient_loss(logits: dict, actions: torch.Tensor, values: torch.Tens
     if B == 0:
         raise ValueError("empty batch")
     returns = returns.to(values.dtype)
+    if not (torch.isfinite(values).all() and torch.isfinite(returns).all()):
+        raise ValueError("values and returns must be finite")
     policy = value = neg_entropy = values.new_zeros(())
     for k, (name, lg) in enumerate(logits.items()):
-        legal = torch.isfinite(lg)
+        if lg.ndim != 2 or lg.shape[0] != B:
+            raise ValueError(f"logits of {name!r} must be ({B}, A), got {tuple(lg.shape)}")
+        if torch.isnan(lg).any() or torch.isposinf(lg).any():
+            raise ValueError(f"logits of {name!r} hold NaN or +inf")
+        legal = torch.isfinite(lg)                                         # -inf: illegal
+        a = actions[:, k]
+        if ((a < 0) | (a >= lg.shape[1])).any():
+            raise ValueError(f"actions of {name!r} must be in 0..{lg.shape[1] - 1}")
+        if not legal.gather(1, a[:, None]).all():
+            raise ValueError(f"an action of {name!r} has probability 0 (logit -inf)")
         keep = legal.sum(1) > 1                                            # skip forced choices
         if not keep.any():
             continue
-        lg, a, V, R = lg[keep], actions[keep, k], values[keep], returns[keep]
-        if not legal[keep].gather(1, a[:, None]).all():
-            raise ValueError(f"an action of {name!r} has probability 0 (logit -inf)")
+        lg, a, V, R = lg[keep], a[keep], values[keep], returns[keep]
         A = (R - V).detach()
         A = A - A.mean()                                                   # Eq. (2)
         logp = F.log_softmax(lg, dim=-1)

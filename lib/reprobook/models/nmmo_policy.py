@@ -229,6 +229,11 @@ class PopulationPolicy(nn.Module):
     def forward(self, tiles, entities, mask, population):
         """As :meth:`NMMOPolicy.forward`, ``population`` (B,) long selecting each row's weights."""
         B, E = tiles.shape[0], entities.shape[1]
+        if entities.shape[0] != B or mask.shape != (B, E) or tuple(population.shape) != (B,):
+            raise ValueError(f"a batch of {B}: entities must be ({B}, E, F), mask ({B}, E) and population "
+                             f"({B},), got {tuple(entities.shape)}, {tuple(mask.shape)}, {tuple(population.shape)}")
+        if B and not bool(mask[:, 0].all()):
+            raise ValueError("mask[:, 0] must be set: row 0 of every observation is the agent itself")
         if population.numel() and (population.min() < 0 or population.max() >= self.populations):
             raise ValueError(f"population ids must be in [0, {self.populations}), got "
                              f"{population.min().item()}..{population.max().item()}")

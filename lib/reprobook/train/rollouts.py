@@ -135,10 +135,10 @@ class RolloutWorker:
     def step(self) -> None:
         """One tick of the world under the current policy, recording every decision."""
         names, actions, values = act(self.policy, self.obs, self.pop, self.generator)
-        for n, a, v in zip(names, actions, values):
+        obs, _, terms, truncs, infos = self.env.step(_action_dict(names, actions))
+        for n, a, v in zip(names, actions, values):      # recorded once the tick has happened
             o = self.obs[n]
             self._open.setdefault(n, []).append((o["tiles"], o["entities"], o["mask"], a, v))
-        obs, _, terms, truncs, infos = self.env.step(_action_dict(names, actions))
         for n in [n for n, dead in terms.items() if dead]:
             self._close(n, bootstrap=None)
         self.pop.update({n: i["population"] for n, i in infos.items()})
@@ -244,6 +244,8 @@ def train_policy(policy: PopulationPolicy, env_kwargs: dict, cfg: PGConfig, devi
     per update: mean lifetime of the lives it learnt from, losses, decisions, seconds."""
     if cfg.updates < 0 or cfg.decisions < 1 or cfg.workers < 1 or cfg.minibatch < 1:
         raise ValueError(f"updates >= 0, decisions, workers and minibatch >= 1 required, got {cfg}")
+    if not cfg.grad_clip > 0 or not cfg.lr > 0 or not cfg.weight_decay >= 0:
+        raise ValueError(f"grad_clip and lr must be > 0 and weight_decay >= 0, got {cfg}")
     policy_kwargs = {"populations": policy.populations, "hidden": policy.nets[0].hidden, "share": policy.share,
                      "target_range": policy.nets[0].target_range}
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -272,6 +274,9 @@ def train_policy(policy: PopulationPolicy, env_kwargs: dict, cfg: PGConfig, devi
                 raise FloatingPointError(f"non-finite policy-gradient loss at update {update}: {stats}")
             torch.nn.utils.clip_grad_value_(policy.parameters(), cfg.grad_clip)
             opt.step()
+            if not all(bool(torch.isfinite(p).all()) for p in policy.parameters()):
+                raise FloatingPointError(f"non-finite weights after update {update} (lr {cfg.lr}): "
+                                         f"try a smaller learning rate")
             history.append({"update": update, "lifetime": float(lives.lifetimes.mean()), "lives": len(lives.lifetimes),
                             "decisions": lives.n, "ticks": lives.ticks, "collect_s": t1 - t0,
                             "learn_s": time.perf_counter() - t1, **stats})
@@ -290,6 +295,8 @@ def play(policy: PopulationPolicy, env_kwargs: dict, ticks: int, seed: int = 0) 
     if int(ticks) != ticks or ticks < 1:
         raise ValueError(f"ticks must be a positive integer, got {ticks}")
     env = NeuralMMO(**{**env_kwargs, "respawn": True})
+    if ticks > env.horizon:
+        raise ValueError(f"ticks = {ticks} exceeds the world's horizon = {env.horizon}: the agents stop there")
     P = env.populations
     obs, infos = env.reset(seed=seed)
     pop = {n: i["population"] for n, i in infos.items()}

@@ -56,7 +56,8 @@ Action (per agent): ``{"move": Discrete(5), "style": Discrete(3), "target": Disc
 observation; ``E`` means no attack (ours), as does an index of a masked row, row 0 (self: the
 official ``Attack.call`` ignores self-targets, ``forge/blade/io/action/static.py:135-137``), or a
 target that is out of the style's range. Agents missing from ``actions`` stay and do not attack;
-actions of the dead or of unknown names are ignored.
+actions of the dead or of unknown names are ignored. A value that is not an integer, or outside
+``move`` 0..4, ``style`` 0..2, ``target`` 0..E, is a ``ValueError`` naming the agent.
 """
 from __future__ import annotations
 
@@ -147,6 +148,9 @@ class NeuralMMO(ParallelEnv):
             raise ValueError(f"unknown pop_assign {pop_assign!r}; expected 'random' or 'round_robin'")
         if int(n_entities) != n_entities or n_entities < 1:
             raise ValueError(f"n_entities must be a positive integer, got {n_entities}")
+        for name, flag in (("lava_lethal", lava_lethal), ("respawn", respawn)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if int(spawn_per_tick) != spawn_per_tick or spawn_per_tick < 1:
             raise ValueError(f"spawn_per_tick must be a positive integer, got {spawn_per_tick}")
         if render_mode not in (None, "rgb_array"):
@@ -246,11 +250,21 @@ class NeuralMMO(ParallelEnv):
         targets = np.zeros(N, dtype=np.int64)
         slot = self._slot
         names = [n for n, a in (actions or {}).items() if a is not None and n in slot]  # others do not act
-        rows = [(slot[n], actions[n]["move"], actions[n]["style"], actions[n]["target"]) for n in names]
+        try:
+            rows = [(slot[n], actions[n]["move"], actions[n]["style"], actions[n]["target"]) for n in names]
+        except (KeyError, TypeError, IndexError):
+            bad = next(n for n in names if not _is_action(actions[n]))
+            raise ValueError(f"the action of {bad} must be a dict with integer 'move', 'style' and 'target', "
+                             f"got {actions[bad]!r}") from None
         if rows:
-            i, m, s, t = np.array(rows, dtype=np.int64).T
+            table = np.array(rows)
+            if table.dtype.kind not in "iu" or table.ndim != 2:
+                bad = next(n for n, r in zip(names, rows) if not all(isinstance(v, (int, np.integer)) for v in r))
+                raise ValueError(f"the action of {bad} must hold integers, got {actions[bad]!r}")
+            i, m, s, t = table.astype(np.int64).T
             acting = before[i]                                         # the dead do not act
-            for values, low, high, what in ((m, 0, 5, "move"), (s, 0, 3, "style")):
+            for values, low, high, what in ((m, 0, 5, "move"), (s, 0, 3, "style"),
+                                            (t, 0, self.n_entities + 1, "target")):
                 bad = np.flatnonzero(acting & ((values < low) | (values >= high)))
                 if len(bad):
                     raise ValueError(f"{what} of {names[bad[0]]} must be in {low}..{high - 1}, got {values[bad[0]]}")
@@ -429,6 +443,8 @@ class NeuralMMO(ParallelEnv):
 
     def render(self):
         """RGB array ``(H, W, 3)`` uint8, one pixel per tile; live agents coloured by population."""
+        if self._rng is None:
+            raise RuntimeError("call reset() before render()")
         img = TILE_COLORS[self.tiles]
         ag = self.state_agents
         live = ag.alive
@@ -437,6 +453,8 @@ class NeuralMMO(ParallelEnv):
 
     def state(self) -> np.ndarray:
         """Global state (ours): int16 ``(2, H, W)``: tile indices and live agents per tile."""
+        if self._rng is None:
+            raise RuntimeError("call reset() before state()")
         ag = self.state_agents
         occ = np.zeros(self.tiles.shape, dtype=np.int16)
         np.add.at(occ, (ag.r[ag.alive], ag.c[ag.alive]), 1)
@@ -447,6 +465,13 @@ class NeuralMMO(ParallelEnv):
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _is_action(a) -> bool:
+    try:
+        return all(k in a for k in ("move", "style", "target"))
+    except TypeError:
+        return False
+
 
 def visitation(env: NeuralMMO) -> np.ndarray:
     """A copy of ``env.visits``: int64 map-shaped count of live agents per tile, summed over the

@@ -72,8 +72,9 @@ def territory_information(visits: np.ndarray) -> dict:
     each holds a territory of its own.
     """
     v = np.asarray(visits, dtype=np.float64)
-    if v.ndim != 3 or np.any(v < 0):
-        raise ValueError(f"visits must be non-negative counts (P, H, W), got shape {v.shape}")
+    if v.ndim != 3 or not np.isfinite(v).all() or (v < 0).any() or (v != np.round(v)).any():
+        raise ValueError(f"visits must be non-negative integer counts (P, H, W) (the bias correction "
+                         f"needs counts, not frequencies), got shape {v.shape}")
     P, N = v.shape[0], v.sum()
     if N == 0:
         raise ValueError("no visits")
