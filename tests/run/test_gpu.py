@@ -143,3 +143,7 @@ def test_missing_device_wheels_say_how_to_get_them(omnipush_wheels):
     (omnipush_wheels / next(n for n in OMNIPUSH_WHEELS if n.startswith("mujoco"))).unlink()
     with pytest.raises(FileNotFoundError, match=r"mujoco==3.17.0 are missing.*pip download"):
         gpu.chapter_wheel_files("08-omnipush", download=False)
+
+
+def test_a_chapter_without_datasets_declares_an_empty_tuple():
+    assert gpu.chapter_datasets("10-neural-mmo") == ()

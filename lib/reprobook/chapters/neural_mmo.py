@@ -1,7 +1,7 @@
 """Chapter 10 (book/10-neural-mmo): Neural MMO, a massively multiagent game environment.
 
-Suarez, Du, Isola & Mordatch, 2019 (arXiv 1903.00784; v1.3 described in arXiv 2001.12004);
-official code NeuralMMO/environment at tag v1.3 (commit c8441124). Agents spawn over time into
+Suarez, Du, Mordatch & Isola, "Neural MMO v1.3" (arXiv 2001.12004; the first version of the
+environment: arXiv 1903.00784); official code NeuralMMO/environment at tag v1.3 (commit c8441124). Agents spawn over time into
 a persistent tile world, forage food and water, fight in three styles, and die; policies trained
 for survival (policy gradient, one network per population) explore more of the map when more of
 them share it, and fill niches when there are more populations.
@@ -28,8 +28,9 @@ from ..train.seed import resolve_device
 from ..train.rollouts import PGConfig, WorkerPool, play, train_policy
 
 DATASETS = ()            # the world is generated; nothing to read
-DEVICE_PACKAGES = ("ray==2.60.0", "pettingzoo==1.25.0", "gymnasium==1.4.0", "msgpack==1.2.4",
-                   "protobuf==7.36.2")
+# what the device needs beyond the shared wheelhouse (Ray's wheel, 76 MiB, exceeds what one device
+# call may carry: `short` runs its workers in-process)
+DEVICE_PACKAGES = ("pettingzoo==1.25.0", "gymnasium==1.4.0", "cloudpickle==3.1.3", "Farama-Notifications==0.0.6")
 # seconds each notebook's `short` run may take on one H100/H200 machine: estimates, not yet measured
 SHORT_BUDGET_S = {"environment": 20, "exploration": 40, "niches": 300, "scale": 60}
 
@@ -37,13 +38,15 @@ SHORT_BUDGET_S = {"environment": 20, "exploration": 40, "niches": 300, "scale": 
 # hidden 32, 16,384 decisions per update over 12 environment servers, Adam 3e-4 / wd 1e-5,
 # elementwise clip 5, gamma 0.95; the paper trains for days (updates: ours)
 _PAPER = dict(size=62, border=9, max_agents=128, populations=[1, 8], hidden=32, share="population", target_range=1,
-              backend="ray",
+              backend="ray", throughput_backend="ray",
               decisions=16384, workers=12, updates=2000, lr=3e-4, weight_decay=1e-5, grad_clip=5.0, gamma=0.95,
               horizon=1000, minibatch=4096, sizes=[1, 8, 32, 128], exploration_ticks=2000, eval_ticks=1000,
               film_ticks=60, film_frames=6, rate_agents=[8, 32, 64, 128], rate_ticks=200, ray_workers=[1, 2, 4],
               ray_decisions=4096)
-# one GPU window: 40 updates of 16,384 decisions from 12 Ray workers on the machine's 16 cores
-_SHORT = dict(_PAPER, updates=40, exploration_ticks=1000, eval_ticks=500)
+# one GPU window without Ray (see DEVICE_PACKAGES): 24 updates of 8,192 decisions from 4 in-process
+# workers, the learner on the GPU
+_SHORT = dict(_PAPER, updates=24, decisions=8192, workers=4, backend="local", throughput_backend="local",
+              exploration_ticks=1000, eval_ticks=500)
 # smoke: a 32 + 2 x 6 map with 32 agents, 2,048 decisions a step from 2 workers, 12 steps at a
 # 10x learning rate (at 3e-4 the lifetimes do not move in 12 steps; at 3e-3 they grow by half)
 _SMOKE = dict(_PAPER, size=32, border=6, max_agents=32, populations=[1, 4], decisions=2048, workers=2, updates=12,
@@ -78,8 +81,9 @@ def config(notebook: str, scale: str, **overrides):
                 or (v == 0 and name != "weight_decay"):
             raise ValueError(f"{name} must be a {'non-negative' if name == 'weight_decay' else 'positive'} "
                              f"number, got {v!r}")
-    if cfg.backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {cfg.backend!r}")
+    for name in ("backend", "throughput_backend"):
+        if cfg[name] not in ("local", "ray"):
+            raise ValueError(f"{name} must be 'local' or 'ray', got {cfg[name]!r}")
     if cfg.share not in ("population", "io"):
         raise ValueError(f"share must be 'population' or 'io', got {cfg.share!r}")
     if cfg.target_range is not None:
@@ -209,9 +213,11 @@ def tick_rates(cfg, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("agents")
 
 
-def rollout_throughput(cfg, backend: str = "ray", seed: int = 0) -> pd.DataFrame:
+def rollout_throughput(cfg, backend: str | None = None, seed: int = 0) -> pd.DataFrame:
     """Decisions per second collected by ``cfg.ray_workers`` workers (``ray_decisions`` each, after
-    one warm-up collection), with a random-init policy of ``max(populations)`` populations."""
+    one warm-up collection), with a random-init policy of ``max(populations)`` populations, as Ray
+    actors or in this process (``backend``, default ``cfg.throughput_backend``)."""
+    backend = cfg.throughput_backend if backend is None else backend
     P = max(cfg.populations)
     rows = []
     try:

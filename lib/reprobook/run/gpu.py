@@ -57,7 +57,7 @@ def chapter_datasets(chapter: str) -> tuple[str, ...]:
     if module is None:
         raise ValueError(f"chapter {chapter} has no module reprobook.chapters.{slug}")
     datasets = getattr(module, "DATASETS", None)
-    if not datasets:
+    if datasets is None:                                   # () is a declaration: nothing to read
         raise ValueError(f"reprobook.chapters.{slug} does not declare DATASETS (the datasets its notebooks read)")
     return tuple(datasets)
 
