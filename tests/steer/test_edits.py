@@ -279,3 +279,18 @@ def test_bad_types_raise_type_error():
         zoom(torch.zeros(1, 3, 8, 8, dtype=torch.long), 2.0)
     with pytest.raises(TypeError, match="bool"):
         brightness(torch.zeros(1, 3, 8, 8), True)
+
+
+def test_walk_alpha_follows_the_official_walk_coordinates():
+    import math
+    from reprobook.steer.edits import walk_alpha
+    assert float(walk_alpha("zoom", 4.0)) == pytest.approx(math.log(4.0))
+    assert float(walk_alpha("shiftx", 8, size=32)) == pytest.approx(0.5)
+    assert float(walk_alpha("rotate2d", -45.0)) == pytest.approx(-1.0)
+    assert torch.equal(walk_alpha("color", torch.tensor([0.1, -0.2, 0.3])), torch.tensor([0.1, -0.2, 0.3]))
+    with pytest.raises(ValueError, match="positive"):
+        walk_alpha("zoom", 0.0)
+    with pytest.raises(ValueError, match="size"):
+        walk_alpha("shifty", 3)
+    with pytest.raises(ValueError, match="unknown edit"):
+        walk_alpha("blur", 1.0)

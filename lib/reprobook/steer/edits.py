@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["zoom", "shift", "rotate", "color", "brightness", "EDITS", "ALPHA_RANGES", "alpha_range",
-           "IDENTITY_ALPHAS"]
+           "IDENTITY_ALPHAS", "walk_alpha"]
 
 #: Training ranges of alpha (official ``get_train_alpha`` of the linear walks): zoom
 #: ``U(0.25, 1)`` or ``U(1, 4)``; shifts ``randint(1, size // 2)`` pixels with a random sign, stored
@@ -346,3 +346,24 @@ EDITS = {
     "color": color,
     "brightness": brightness,
 }
+
+
+def walk_alpha(edit: str, alpha, size: int | None = None) -> torch.Tensor:
+    """The walk's coordinate for an edit's ``alpha``, as the official linear walks are fed
+    (``utils/transforms.py``, ``get_train_alpha``): zoom ``log(alpha)`` (official ``log`` of its own
+    reciprocal factor: the sign is absorbed by ``w``), shifts ``alpha / (size // 2)``, rotations
+    ``alpha / 45``, colour and brightness ``alpha`` itself. Returns a float tensor of ``alpha``'s shape."""
+    if edit not in EDITS:
+        raise ValueError(f"unknown edit {edit!r}; expected one of {sorted(EDITS)}")
+    a = torch.as_tensor(alpha, dtype=torch.float32)
+    if not torch.isfinite(a).all():
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    if edit == "zoom":
+        if (a <= 0).any():
+            raise ValueError(f"zoom alpha must be positive, got {alpha!r}")
+        return torch.log(a)
+    if edit in ("shiftx", "shifty"):
+        return a / alpha_range(edit, size)[1]
+    if edit == "rotate2d":
+        return a / ALPHA_RANGES["rotate2d"][1]
+    return a

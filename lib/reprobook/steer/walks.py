@@ -254,8 +254,12 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     return total / count.clamp(min=1)                                 # count = 0 -> total = 0 -> 0
 
 
-def walk_loss(G: Callable, walk: nn.Module, z: torch.Tensor, alpha, edit_fn: Callable) -> torch.Tensor:
-    """Eq. 1 for one batch: ``masked_mse(G(walk(z, α)), edit(G(z), α), m)``.
+def walk_loss(G: Callable, walk: nn.Module, z: torch.Tensor, alpha, edit_fn: Callable,
+              walk_alpha=None) -> torch.Tensor:
+    """Eq. 1 for one batch: ``masked_mse(G(walk(z, α_w)), edit(G(z), α), m)``, with the walk's
+    coordinate ``α_w = walk_alpha`` when given (:func:`reprobook.steer.edits.walk_alpha`: the
+    official walks see ``log`` of the zoom factor and shifts / rotations divided by their maximum),
+    else ``α``.
 
     ``G``: ``(B, nz) -> (B, C, H, W)``; ``edit_fn(x, α) -> (edited (B, C, H, W), mask (B, 1, H, W))``.
     The target ``edit(G(z), α)`` and its mask are computed without gradient (the official code feeds
@@ -269,7 +273,7 @@ def walk_loss(G: Callable, walk: nn.Module, z: torch.Tensor, alpha, edit_fn: Cal
         if not (isinstance(out, tuple) and len(out) == 2):
             raise ValueError("edit_fn(x, alpha) must return a pair (edited image, mask)")
         target, mask = out
-    return masked_mse(G(walk(z, alpha)), target.detach(), mask.detach())
+    return masked_mse(G(walk(z, alpha if walk_alpha is None else walk_alpha)), target.detach(), mask.detach())
 
 
 def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alpha_sampler: Callable, steps: int = 5000,
