@@ -237,3 +237,24 @@ def test_bad_inputs_raise_clear_errors():
 
     with pytest.raises(FloatingPointError, match="step 1"):
         train_walk(G, walk, nan_edit, sampler, steps=2, batch=2, lr=1e-3)
+
+
+def test_train_walk_feeds_the_walk_its_own_coordinate():
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        nz = 2
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(2))
+
+        def forward(self, z, alpha):
+            seen.append(torch.as_tensor(alpha).clone())
+            return z + self.w
+
+    G = lambda z: z.view(-1, 1, 1, 2)                                           # noqa: E731
+    edit = lambda x, a: (x, torch.ones(x.shape[0], 1, 1, 2))                    # noqa: E731
+    train_walk(G, Recorder(), edit, lambda b, gen: torch.full((b,), 4.0), steps=1, batch=3,
+               walk_alpha_fn=lambda a: torch.log(a))
+    assert torch.allclose(seen[0], torch.log(torch.full((3,), 4.0)))

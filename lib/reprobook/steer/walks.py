@@ -278,7 +278,8 @@ def walk_loss(G: Callable, walk: nn.Module, z: torch.Tensor, alpha, edit_fn: Cal
 
 def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alpha_sampler: Callable, steps: int = 5000,
                batch: int = 4, lr: float = 1e-3, generator: torch.Generator | None = None, device="cpu",
-               progress: bool = False, z_sampler: Callable | None = None) -> list[float]:
+               progress: bool = False, z_sampler: Callable | None = None,
+               walk_alpha_fn: Callable | None = None) -> list[float]:
     """Minimise Eq. 1 over the walk's parameters with Adam (the official recipe: 5000 steps of batch
     4, lr 1e-4 to 1e-3), ``G`` frozen in eval mode (a module; a plain function is called as is).
 
@@ -286,7 +287,8 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
     and ``α = alpha_sampler(batch, generator)``, both on the CPU from ``generator`` (reproducible
     across devices) and then moved to ``device``. Returns the loss of every step. ``G``'s training
     mode and ``requires_grad`` flags are restored afterwards. A non-finite loss raises
-    ``FloatingPointError`` naming the step and learning rate.
+    ``FloatingPointError`` naming the step and learning rate. ``walk_alpha_fn(α)`` maps the edit's
+    α to the walk's coordinate (e.g. ``partial(edits.walk_alpha, "zoom")``); default the same α.
     """
     steps, batch = _check_int(steps, "steps"), _check_int(batch, "batch")
     lr = _check_positive(lr, "lr")
@@ -317,7 +319,8 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
             alpha = alpha_sampler(batch, generator)
             z = z.to(device)
             alpha = alpha.to(device) if torch.is_tensor(alpha) else alpha
-            loss = walk_loss(G, walk, z, alpha, edit_fn)
+            walk_a = None if walk_alpha_fn is None else walk_alpha_fn(alpha)
+            loss = walk_loss(G, walk, z, alpha, edit_fn, walk_alpha=walk_a)
             value = loss.item()
             if not math.isfinite(value):
                 raise FloatingPointError(f"train_walk: the loss is {value} at step {step + 1} (lr {lr:.3g}); "
