@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..envs.nmmo import NeuralMMO
 from ..losses.policy_gradient import GAMMA, discounted_returns, policy_gradient_loss
