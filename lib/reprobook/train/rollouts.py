@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..envs.nmmo import NeuralMMO
 from ..losses.policy_gradient import GAMMA, discounted_returns, policy_gradient_loss
@@ -116,6 +116,7 @@ class RolloutWorker:
         self.pop = {n: i["population"] for n, i in infos.items()}
         self._open: dict[str, list] = {}       # name -> [(tiles, entities, mask, action, value), ...]
         self._done: list = []
+        self._done_decisions = 0               # decisions held by the lives in _done
 
     def set_weights(self, state_dict: dict) -> None:
         self.policy.load_state_dict(state_dict)
@@ -131,6 +132,7 @@ class RolloutWorker:
             rewards[-1] = -1.0
         returns = discounted_returns(rewards, self.gamma, bootstrap=bootstrap or 0.0)
         self._done.append((self.pop[name], steps, returns))
+        self._done_decisions += len(steps)
 
     def step(self) -> None:
         """One tick of the world under the current policy, recording every decision."""
@@ -156,10 +158,10 @@ class RolloutWorker:
         if state_dict is not None:
             self.set_weights(state_dict)
         start, ticks = time.perf_counter(), 0
-        while sum(len(s) for _, s, _ in self._done) < decisions:
+        while self._done_decisions < decisions:
             self.step()
             ticks += 1
-        done, self._done = self._done, []
+        done, self._done, self._done_decisions = self._done, [], 0
         steps = [s for _, life, _ in done for s in life]
         return Lives(
             tiles=np.stack([s[0] for s in steps]), entities=np.stack([s[1] for s in steps]),

@@ -314,12 +314,28 @@ class NeuralMMO(ParallelEnv):
             return [] if i is None else [i]
         return self._spawn_many(exclude, self.spawn_per_tick)
 
+    def _free_slots(self, exclude: np.ndarray) -> np.ndarray:
+        """Slots a spawn may fill: dead, not freed this tick (``exclude``), and, without respawn,
+        never used."""
+        ag = self.state_agents
+        return np.flatnonzero(~ag.alive & ~exclude & (True if self.respawn else ~self._used))
+
+    def _round_robin(self, counts) -> int | None:
+        """``pop_assign="round_robin"``: the next population in cyclic order that is not full
+        (``counts`` per population), or None; advances the cycle past it."""
+        for j in range(self.populations):
+            p = (self._next_pop + j) % self.populations
+            if counts[p] < self.pop_size:
+                self._next_pop = (p + 1) % self.populations
+                return p
+        return None
+
     def _spawn_many(self, exclude: np.ndarray, k: int) -> list[int]:
         """``k`` spawn attempts at once (ours). Each fails as one :meth:`_spawn` would (its
         population full, or no free slot left); the rng draws, in order, the ``k`` populations
         (``pop_assign="random"``), then the positions of the agents that spawn."""
         ag = self.state_agents
-        slots = np.flatnonzero(~ag.alive & ~exclude & (~self._used if not self.respawn else True))
+        slots = self._free_slots(exclude)
         if not len(slots) and self.pop_assign != "random":
             return []                                                  # (random still draws its k)
         counts = np.bincount(ag.population[ag.alive], minlength=self.populations).tolist()
@@ -333,13 +349,11 @@ class NeuralMMO(ParallelEnv):
                     pops.append(p)
         else:
             while len(pops) < min(k, len(slots)):
-                free = [(self._next_pop + j) % self.populations for j in range(self.populations)
-                        if counts[(self._next_pop + j) % self.populations] < self.pop_size]
-                if not free:
+                p = self._round_robin(counts)
+                if p is None:
                     break
-                counts[free[0]] += 1
-                pops.append(free[0])
-                self._next_pop = (free[0] + 1) % self.populations
+                counts[p] += 1
+                pops.append(p)
         if not pops:
             return []
         idx = slots[:len(pops)]
@@ -362,14 +376,10 @@ class NeuralMMO(ParallelEnv):
             if counts[pop] >= self.pop_size:
                 return None  # official: the drawn population is full, nobody spawns (realm.py:51-52)
         else:
-            order = (self._next_pop + np.arange(self.populations)) % self.populations
-            free = order[counts[order] < self.pop_size]
-            if len(free) == 0:
+            pop = self._round_robin(counts)
+            if pop is None:
                 return None
-            pop = int(free[0])
-            self._next_pop = (pop + 1) % self.populations
-        eligible = ~ag.alive & ~exclude & (~self._used if not self.respawn else True)
-        slots = np.flatnonzero(eligible)
+        slots = self._free_slots(exclude)
         if len(slots) == 0:
             return None
         i = int(slots[0])
