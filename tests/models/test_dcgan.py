@@ -88,3 +88,20 @@ def test_face_generator_names_the_package_when_missing(monkeypatch):
     monkeypatch.setattr(dcgan.importlib, "import_module", fake)
     with pytest.raises(ImportError, match=r"pip install gan-face-generate==1\.1\.1"):
         load_face_generator()
+
+
+def test_our_generator_saves_and_loads_through_the_face_adapter(tmp_path):
+    from reprobook.models.dcgan import load_generator, save_generator
+    torch.manual_seed(0)
+    G = Generator(nz=16, ngf=8, size=32).eval()
+    save_generator(G, tmp_path / "g.pt")
+    H = load_generator(tmp_path / "g.pt")
+    z = torch.randn(3, 16)
+    assert torch.equal(G(z), H(z)) and not H.training and not any(p.requires_grad for p in H.parameters())
+    torch.save({"netG_state_dict": G.state_dict()}, tmp_path / "bare.pt")       # the tutorial's format
+    with pytest.raises(ValueError, match="pass nc, ngf, nz, size"):
+        load_generator(tmp_path / "bare.pt")
+    assert torch.equal(load_generator(tmp_path / "bare.pt", nz=16, ngf=8, nc=3, size=32)(z), G(z))
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="netG_state_dict"):
+        load_generator(tmp_path / "other.pt")

@@ -3,6 +3,7 @@ and their training, on a toy linear generator where the optimal walk is known in
 import pytest
 import torch
 
+from reprobook.steer.toy import ToyLinearGenerator, colour_shift
 from reprobook.steer.walks import (LinearWalk, NonlinearWalk, masked_mse, step_alpha, train_walk,
                                    uniform_alpha, walk_loss)
 
@@ -19,27 +20,12 @@ def _one_thread():
 
 
 def toy_generator(seed: int = 0):
-    """G(z) = A z reshaped to (B, 3, 4, 4); the range of A contains the three constant channel images
-    e_c, so the colour edit x + α_c e_c is realisable exactly by a linear walk."""
-    g = torch.Generator().manual_seed(seed)
-    E = torch.zeros(C, C, H, W, dtype=torch.float64)
-    for c in range(C):
-        E[c, c] = 1.0
-    E = E.reshape(C, -1).T                                            # (D, 3) the images e_c
-    R = torch.randn(C * H * W, NZ - C, generator=g, dtype=torch.float64)
-    M, _ = torch.linalg.qr(torch.randn(NZ, NZ, generator=g, dtype=torch.float64))
-    A = torch.cat([E, R], dim=1) @ M                                  # (D, nz), full column rank
-    return A, E, (lambda z: (z.to(A.dtype) @ A.T).reshape(-1, C, H, W).to(z.dtype))
+    """G(z) = A z reshaped to (B, 3, 4, 4) with the colour edit realisable exactly (steer.toy)."""
+    G = ToyLinearGenerator(NZ, C, H, W, seed=seed)
+    return G.A, G.E, G
 
 
-def colour_edit(x, alpha):
-    """Toy colour edit: add α_c to channel c (α a number, (B,) or (B, 3)); full mask."""
-    a = torch.as_tensor(alpha, dtype=x.dtype)
-    if a.ndim == 0:
-        a = a.expand(x.shape[0])
-    if a.ndim == 1:
-        a = a[:, None].expand(x.shape[0], x.shape[1])
-    return x + a[:, :, None, None], torch.ones(x.shape[0], 1, x.shape[2], x.shape[3], dtype=x.dtype)
+colour_edit = colour_shift
 
 
 def loop_masked_mse(out, target, mask):
@@ -153,6 +139,7 @@ def test_samplers_follow_the_official_ranges():
 def test_trained_linear_walk_reaches_the_least_squares_direction():
     A, E, G = toy_generator()
     w_star = (torch.linalg.pinv(A) @ E).T                              # (3, nz): w*_c = A⁺ e_c, ‖w*_c‖ = 1
+    assert torch.allclose(A @ G.optimal_colour_walk().T, E, atol=1e-12)  # A w*_c = e_c exactly
     walk = LinearWalk(NZ, 3, generator=torch.Generator().manual_seed(1))
     g, sampler = torch.Generator().manual_seed(2), uniform_alpha(-0.5, 0.5, 3)
     # Adam at a constant lr hovers ~lr around the optimum: a second, slower phase settles it

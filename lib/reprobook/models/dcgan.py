@@ -126,22 +126,41 @@ def face_weights_path():
     return path
 
 
+def save_generator(G: Generator, path) -> None:
+    """Save ``G`` in the checkpoint format of the face weights (``{"netG_state_dict": ...}``) plus
+    its hyper-parameters, so that :func:`load_generator` reads ours and theirs alike."""
+    torch.save({"netG_state_dict": G.state_dict(),
+                "config": dict(nz=G.nz, ngf=G.ngf, nc=G.nc, size=G.size)}, path)
+
+
+def load_generator(file, device="cpu", **config) -> Generator:
+    """A frozen ``Generator`` in eval mode from a ``torch.save`` checkpoint holding
+    ``netG_state_dict`` (the DCGAN tutorial's format, used by ``gan-face-generate`` and by
+    :func:`save_generator`). The hyper-parameters come from the checkpoint's ``config`` when it has
+    one, else from ``config`` (``nz``, ``ngf``, ``nc``, ``size``); read with ``weights_only=True``."""
+    checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or "netG_state_dict" not in checkpoint:
+        raise ValueError(f"{file} does not hold 'netG_state_dict' (found "
+                         f"{list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__})")
+    hparams = dict(config, **checkpoint.get("config", {}))
+    missing = {"nz", "ngf", "nc", "size"} - set(hparams)
+    if missing:
+        raise ValueError(f"{file} has no 'config'; pass {', '.join(sorted(missing))} to load_generator")
+    G = Generator(nz=hparams["nz"], ngf=hparams["ngf"], nc=hparams["nc"], size=hparams["size"])
+    G.load_state_dict(checkpoint["netG_state_dict"], strict=True)
+    G.requires_grad_(False)
+    return G.to(device).eval()
+
+
 def load_face_generator(device="cpu") -> Generator:
     """The pretrained 64x64 face DCGAN of ``gan-face-generate`` 1.1.1 (trained on DigiFace-1M) as our
     ``Generator(nz=100, ngf=64, nc=3, size=64)``, in eval mode with frozen parameters.
 
     ``weights.tar`` is a ``torch.save`` archive (a zip, despite the name) holding
     ``{"netG_state_dict": ...}`` with the tutorial's keys ``main.{0,1,3,4,6,7,9,10,12}.*``, which are
-    exactly ours; it is read with ``weights_only=True`` from the installed package (as its
+    exactly ours; it is read by :func:`load_generator` from the installed package (as its
     ``inference.py`` does), never downloaded. ``G(z)`` with ``z ~ N(0, I_100)`` gives faces in [-1, 1].
     """
     path = face_weights_path()
     with importlib.resources.as_file(path) as file:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict) or "netG_state_dict" not in checkpoint:
-        raise ValueError(f"{path} does not hold 'netG_state_dict' (found "
-                         f"{list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__})")
-    G = Generator(nz=FACE_NZ, ngf=FACE_NGF, nc=FACE_NC, size=64)
-    G.load_state_dict(checkpoint["netG_state_dict"], strict=True)
-    G.requires_grad_(False)
-    return G.to(device).eval()
+        return load_generator(file, device, nz=FACE_NZ, ngf=FACE_NGF, nc=FACE_NC, size=64)

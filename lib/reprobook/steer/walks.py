@@ -219,6 +219,48 @@ def step_alpha(steps: int, eps: float, n_dims: int = 1):
     return sample
 
 
+def edit_alpha(edit: str, size: int | None = None):
+    """The official linear walks' training α for ``edit`` (``utils/transforms.py``,
+    ``get_train_alpha``), in the units of :mod:`reprobook.steer.edits`, one draw per sample:
+
+    * ``zoom``: a fair coin per batch picks ``U[0.25, 1)`` (zoom out) or ``U[1, 4)`` (zoom in);
+    * ``shiftx`` / ``shifty``: an integer ``a ∈ [1, size // 2)`` pixels with a random sign;
+    * ``rotate2d``: an integer ``a ∈ [1, 45)`` degrees with a random sign;
+    * ``color``: ``U[-0.5, 0.5)`` per channel, shape ``(B, 3)``; ``brightness``: ``U[-0.5, 0.5)``.
+
+    Returns a sampler ``(batch, generator) -> α`` (shape ``(B,)``, colour ``(B, 3)``). Feed the walk
+    ``edits.walk_alpha(edit, α, size)`` (``train_walk(..., walk_alpha_fn=)``)."""
+    from .edits import EDITS, alpha_range
+    if edit not in EDITS:
+        raise ValueError(f"unknown edit {edit!r}; expected one of {sorted(EDITS)}")
+    if edit == "color":
+        return uniform_alpha(-0.5, 0.5, 3)
+    if edit == "brightness":
+        inner = uniform_alpha(-0.5, 0.5, 1)
+        return lambda batch, generator=None: inner(batch, generator)[:, 0]
+    if edit == "zoom":
+        def sample_zoom(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+            u = torch.rand(batch, generator=generator)
+            if torch.rand(1, generator=generator).item() < 0.5:      # zoom out: U[0.25, 1)
+                return 0.25 + 0.75 * u
+            return 1.0 + 3.0 * u                                       # zoom in: U[1, 4)
+        return sample_zoom
+    if edit in ("shiftx", "shifty"):
+        if size is None:
+            raise ValueError(f"{edit}: pass the image size (shifts are drawn in pixels up to size // 2)")
+        top = int(alpha_range(edit, size)[1])
+    else:
+        top = 45
+    if top < 2:
+        raise ValueError(f"{edit}: the image is too small to shift ({size} pixels)")
+
+    def sample_int(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        a = torch.randint(1, top, (batch,), generator=generator).float()
+        sign = torch.randint(0, 2, (batch,), generator=generator).float() * 2 - 1
+        return a * sign
+    return sample_int
+
+
 # ---------------------------------------------------------------------------------------------
 # Eq. 1 and its optimisation
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +321,7 @@ def walk_loss(G: Callable, walk: nn.Module, z: torch.Tensor, alpha, edit_fn: Cal
 def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alpha_sampler: Callable, steps: int = 5000,
                batch: int = 4, lr: float = 1e-3, generator: torch.Generator | None = None, device="cpu",
                progress: bool = False, z_sampler: Callable | None = None,
-               walk_alpha_fn: Callable | None = None) -> list[float]:
+               walk_alpha_fn: Callable | None = None, callback: Callable | None = None) -> list[float]:
     """Minimise Eq. 1 over the walk's parameters with Adam (the official recipe: 5000 steps of batch
     4, lr 1e-4 to 1e-3), ``G`` frozen in eval mode (a module; a plain function is called as is).
 
@@ -289,6 +331,7 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
     mode and ``requires_grad`` flags are restored afterwards. A non-finite loss raises
     ``FloatingPointError`` naming the step and learning rate. ``walk_alpha_fn(α)`` maps the edit's
     α to the walk's coordinate (e.g. ``partial(edits.walk_alpha, "zoom")``); default the same α.
+    ``callback(step, loss)`` is called after every step (1-based), e.g. to trace the walk.
     """
     steps, batch = _check_int(steps, "steps"), _check_int(batch, "batch")
     lr = _check_positive(lr, "lr")
@@ -333,6 +376,8 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
                     p.grad = torch.zeros_like(p)    # gradient, and Adam's momentum still moves it
             optimizer.step()
             history.append(value)
+            if callback is not None:
+                callback(step + 1, value)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}")

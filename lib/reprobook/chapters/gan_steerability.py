@@ -1,0 +1,453 @@
+"""Chapter 07 (book/07-gan-steerability): on the "steerability" of generative adversarial networks.
+
+Jahanian, Chai & Isola, ICLR 2020 (arXiv 1907.07171); official code ali-design/gan_steerability.
+A walk in a frozen generator's latent space is trained to imitate an image edit of the generator's
+own samples (Eq. 1); how far it gets shows how far the generator can move an attribute, and the
+paper relates that to how much the training data varies in it.
+
+Two generators, both offline: the pretrained 64x64 face DCGAN of ``gan-face-generate`` 1.1.1
+(:func:`reprobook.models.dcgan.load_face_generator`) and a 32x32 DCGAN trained here on CIFAR-10
+(:func:`cifar_gan`, cached between notebooks and saved in the same checkpoint format).
+
+Notebooks: 01-method (:func:`toy_walk`, :func:`edit_panel`, :func:`walk`), 02-galleries
+(:func:`walks_for`, :func:`gallery`), 03-limits (:func:`curves`, :func:`variability`),
+04-steerable-training (:func:`steerable_training`).
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..models.dcgan import Discriminator, Generator, load_face_generator
+from ..run.scales import Config, configure, require_int
+from ..steer import EDITS, IDENTITY_ALPHAS, alpha_range, LinearWalk, NonlinearWalk, edit_alpha, luminance, train_walk, uniform_alpha, walk_alpha
+from ..steer.limits import attribute_curve, attribute_spread, pearson, reach, spread_subsets
+from ..steer.toy import ToyLinearGenerator, colour_shift
+from ..train.cache import cached
+from ..train.gan import JointWalk, edit_augment, to_signed, train_dcgan
+from ..train.seed import resolve_device
+from .common import cifar_data
+
+DATASETS = ("cifar10",)     # what a run reads (the GPU staging plan copies these)
+# seconds each notebook's `short` run may take on one H100/H200: estimates, not yet measured (no GPU
+# was lent): a 32x32 DCGAN step at batch 128 takes a few ms on a GPU, a walk step ~2 ms
+SHORT_BUDGET_S = {"method": 30, "galleries": 90, "limits": 120, "steerable": 150}
+
+EDIT_NAMES = ("zoom", "shiftx", "rotate2d", "brightness")
+NONLINEAR_EDITS = ("zoom", "brightness")
+
+# the official walk recipe (train.py, config/biggan_*_linear.yml): Adam, 20,000 codes in batches
+# of 4 (5,000 steps), lr 1e-4 (the shipped checkpoints: 1e-3); the NN walk (config/
+# biggan_color_nonlinear.yml): lr 1e-3, eps 0.1, N_f 5 steps. DCGAN: the PyTorch tutorial's Adam
+# 2e-4, betas (0.5, 0.999), batch 128, ngf = ndf = 64.
+_PAPER = dict(walk_steps=5000, walk_batch=4, walk_lr=1e-4, nn_lr=1e-3, nn_steps=5, nn_eps=0.1,
+              gan_steps=20000, gan_batch=128, gan_lr=2e-4, ngf=64, nz=100, train_per_class=None,
+              eval_samples=512, gallery_samples=3, toy_steps=500,
+              variability_fractions=[0.1, 0.25, 0.5, 1.0], variability_size=10000, variability_gan_steps=5000,
+              lam=1.0, augment_p=0.5, steer_edit="zoom")
+# one GPU window: 2,000 walk steps of batch 16 at lr 1e-3; the CIFAR DCGAN 4,000 steps (~10 epochs)
+_SHORT = dict(_PAPER, walk_steps=2000, walk_batch=16, walk_lr=1e-3, gan_steps=4000, eval_samples=256,
+              variability_size=5000, variability_gan_steps=1500)
+# smoke (2 CPU cores): 200 walk steps of batch 8 at lr 1e-2 (at 1e-4 a walk barely leaves its
+# initialisation in 200 steps); a half-width DCGAN for 500 steps (blurry colour blobs: honest, not
+# good); the variability generators 200 steps of batch 32 on 2,000 images each
+_SMOKE = dict(_PAPER, walk_steps=200, walk_batch=8, walk_lr=1e-2, nn_lr=1e-2, gan_steps=500, gan_batch=64, ngf=32,
+              train_per_class=1000, eval_samples=64, toy_steps=300, variability_size=2000,
+              variability_gan_steps=200, variability_batch=32)
+_PAPER["variability_batch"] = _SHORT["variability_batch"] = 64
+
+CONFIGS = {name: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
+           for name in ("method", "galleries", "limits", "steerable")}
+
+#: alpha grids of the curves (notebook 3): the training range and beyond it (strict=False)
+CURVE_ALPHAS = {
+    "zoom": [0.125, 0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0, 8.0],
+    "shiftx": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],     # fractions of the image width
+    "rotate2d": [-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0],
+    "brightness": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],
+}
+#: alpha columns of the galleries (notebook 2), within the training ranges
+GALLERY_ALPHAS = {
+    "zoom": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "shiftx": [-0.5, -0.25, 0.0, 0.25, 0.5],
+    "rotate2d": [-45.0, -22.5, 0.0, 22.5, 45.0],
+    "brightness": [-0.5, -0.25, 0.0, 0.25, 0.5],
+}
+
+
+def config(notebook: str, scale: str, **overrides):
+    """The configuration of one of this chapter's notebooks at ``scale``, checked."""
+    if notebook not in CONFIGS:
+        raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
+    cfg = configure(CONFIGS[notebook], scale, **overrides)
+    for name in ("walk_steps", "walk_batch", "nn_steps", "gan_steps", "gan_batch", "ngf", "nz", "eval_samples",
+                 "gallery_samples", "toy_steps", "variability_size", "variability_gan_steps", "variability_batch"):
+        require_int(name, cfg[name])
+    for name in ("walk_lr", "nn_lr", "nn_eps", "gan_lr"):
+        if isinstance(cfg[name], bool) or not isinstance(cfg[name], (int, float)) or not cfg[name] > 0:
+            raise ValueError(f"{name} must be a positive number, got {cfg[name]!r}")
+    if cfg.steer_edit not in EDIT_NAMES:
+        raise ValueError(f"steer_edit must be one of {EDIT_NAMES}, got {cfg.steer_edit!r}")
+    if not 0 <= cfg.augment_p <= 1:
+        raise ValueError(f"augment_p must lie in [0, 1], got {cfg.augment_p!r}")
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# α in the walk's coordinates
+# ---------------------------------------------------------------------------------------------
+
+def walk_coordinate(edit: str, size: int):
+    """``α -> walk_alpha(edit, α, size)`` on α's device (the official walks' coordinates)."""
+    def fn(alpha):
+        a = torch.as_tensor(alpha)
+        return walk_alpha(edit, a.cpu(), size).to(a.device if torch.is_tensor(alpha) else "cpu")
+    return fn
+
+
+def _edit_units(edit: str, coordinate: torch.Tensor, size: int) -> torch.Tensor:
+    """The inverse of :func:`walk_alpha`: a walk coordinate back in the edit's units."""
+    if edit == "zoom":
+        return torch.exp(coordinate)
+    if edit in ("shiftx", "shifty"):
+        return coordinate * (size // 2)
+    if edit == "rotate2d":
+        return coordinate * 45.0
+    return coordinate
+
+
+def nonlinear_alpha(edit: str, steps: int, eps: float, size: int):
+    """The NN walk's training α (official ``get_train_alpha`` of ``NNz``): one ``n ~ U{-steps..steps}``
+    per batch, the walk coordinate ``n ε`` (zoom: ``log`` of the factor), returned in the edit's
+    units, shape ``(B,)``."""
+    def sample(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        n = torch.randint(-steps, steps + 1, (1,), generator=generator).item()
+        return _edit_units(edit, torch.full((batch,), n * eps), size)
+    return sample
+
+
+def nn_eps(edit: str, cfg) -> float:
+    """ε of the NN walk in walk coordinates: the official 0.1 for colour / brightness; for the
+    geometric edits the training range's end divided by ``nn_steps`` (zoom: ``log 4 / N_f``)."""
+    if edit in ("brightness", "color"):
+        return cfg.nn_eps
+    end = {"zoom": math.log(4.0), "shiftx": 1.0, "shifty": 1.0, "rotate2d": 1.0}[edit]
+    return end / cfg.nn_steps
+
+
+def _shift_pixels(edit: str, alpha: float, size: int) -> float:
+    """Curves and galleries give shifts as fractions of the image; the edits take pixels."""
+    return alpha * size if edit in ("shiftx", "shifty") else alpha
+
+
+# ---------------------------------------------------------------------------------------------
+# generators
+# ---------------------------------------------------------------------------------------------
+
+def face_generator(device="auto") -> Generator:
+    """The pretrained face DCGAN (64x64, nz 100), frozen, in eval mode."""
+    return load_face_generator(resolve_device(device))
+
+
+def cifar_images(cfg, seed: int = 0, device="auto") -> torch.Tensor:
+    """CIFAR-10 training images as uint8 ``(N, 3, 32, 32)`` on ``device`` (``train_per_class`` each)."""
+    data = cifar_data("cifar10", train_per_class=cfg.train_per_class, test_per_class=10, seed=seed,
+                      device=resolve_device(device))
+    return data.train_x
+
+
+def _gan_parts(cfg, **extra) -> dict:
+    keys = ("gan_steps", "gan_batch", "gan_lr", "ngf", "nz", "train_per_class")
+    return dict({k: cfg[k] for k in keys}, **extra)
+
+
+def cifar_gan(cfg, images: torch.Tensor, seed: int = 0, variant: str = "baseline", progress: bool = True,
+              data: str = "cifar10"):
+    """Our CIFAR-10 DCGAN (32x32, ``ngf = ndf = cfg.ngf``), trained for ``gan_steps`` or taken from
+    the cache. ``variant``: ``"baseline"``; ``"augment"`` (each real image zoomed with probability
+    ``augment_p`` by the official training α of ``steer_edit``); ``"joint"`` (a linear walk for
+    ``steer_edit`` trained with ``G``, weight ``lam``, Sec. 4.4). Returns ``(G, walk or None,
+    history dict)``, ``G`` in eval mode. ``data`` names ``images`` in the cache key (a subset must
+    say which)."""
+    if variant not in ("baseline", "augment", "joint"):
+        raise ValueError(f"variant must be 'baseline', 'augment' or 'joint', got {variant!r}")
+    device = images.device
+    torch.manual_seed(seed)
+    G = Generator(nz=cfg.nz, ngf=cfg.ngf, size=32)
+    D = Discriminator(ndf=cfg.ngf, size=32)
+    walk = LinearWalk(cfg.nz, 1, generator=torch.Generator().manual_seed(seed + 1)) if variant == "joint" else None
+    parts = nn.ModuleDict(dict(G=G, D=D, **({"walk": walk} if walk is not None else {}))).to(device)
+    edit = cfg.steer_edit
+
+    def fit(module, _checkpoint):
+        g = torch.Generator().manual_seed(seed)
+        sampler = edit_alpha(edit, 32)
+        augment = edit_augment(EDITS[edit], sampler, cfg.augment_p) if variant == "augment" else None
+        joint = (JointWalk(module["walk"], EDITS[edit], sampler, cfg.lam, walk_coordinate(edit, 32))
+                 if variant == "joint" else None)
+        h = train_dcgan(module["G"], module["D"], images, cfg.gan_steps, cfg.gan_batch, cfg.gan_lr, generator=g,
+                        augment=augment, joint=joint, progress=progress, desc=f"DCGAN ({variant})")
+        return h.as_dict()
+
+    parts, info, _ = cached(parts, fit, chapter="gan_steerability", what="cifar_gan", variant=variant, seed=seed,
+                            edit=edit if variant != "baseline" else None,
+                            lam=cfg.lam if variant == "joint" else None,
+                            augment_p=cfg.augment_p if variant == "augment" else None,
+                            data=data, images=int(images.shape[0]), **_gan_parts(cfg))
+    parts.eval()
+    return parts["G"], (parts["walk"] if walk is not None else None), info
+
+
+def gan_summary(history: dict, last: int = 50) -> dict:
+    """Means over the last ``last`` steps: D's loss, G's loss, D(x) and D(G(z))."""
+    tail = {k: v[-last:] for k, v in history.items() if v}
+    return {k: sum(v) / len(v) for k, v in tail.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# walks
+# ---------------------------------------------------------------------------------------------
+
+def _walk_module(kind: str, edit: str, nz: int, cfg, seed: int) -> nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    if kind == "linear":
+        return LinearWalk(nz, 1, generator=g)
+    if kind == "nonlinear":
+        return NonlinearWalk(nz, steps=cfg.nn_steps, eps=nn_eps(edit, cfg), generator=g)
+    raise ValueError(f"kind must be 'linear' or 'nonlinear', got {kind!r}")
+
+
+def walk(G: nn.Module, edit: str, kind: str, cfg, seed: int = 0, name: str = "generator", progress: bool = True):
+    """A ``kind`` walk (``"linear"``: Eq. 1; ``"nonlinear"``: the NN walk) for ``edit`` on the frozen
+    ``G``, trained by the official recipe scaled by ``cfg`` (or taken from the cache; ``name``
+    identifies ``G`` in the key: the face DCGAN or a CIFAR variant). Returns ``(walk, losses)``."""
+    if edit not in EDIT_NAMES:
+        raise ValueError(f"edit must be one of {EDIT_NAMES}, got {edit!r}")
+    size, device = G.size, next(G.parameters()).device
+    module = _walk_module(kind, edit, G.nz, cfg, seed).to(device)
+    if kind == "linear":
+        sampler, lr = edit_alpha(edit, size), cfg.walk_lr
+    else:
+        sampler, lr = nonlinear_alpha(edit, cfg.nn_steps, nn_eps(edit, cfg), size), cfg.nn_lr
+
+    def fit(m, _checkpoint):
+        history = train_walk(G, m, EDITS[edit], sampler, steps=cfg.walk_steps, batch=cfg.walk_batch, lr=lr,
+                             generator=torch.Generator().manual_seed(seed + 7), device=device, progress=progress,
+                             walk_alpha_fn=walk_coordinate(edit, size))
+        return {"loss": history}
+
+    module, info, _ = cached(module, fit, chapter="gan_steerability", what="walk", generator_name=name, edit=edit,
+                             kind=kind, seed=seed, walk_steps=cfg.walk_steps, walk_batch=cfg.walk_batch, lr=lr,
+                             nn_steps=cfg.nn_steps, nn_eps=nn_eps(edit, cfg))
+    module.eval()
+    return module, info["loss"]
+
+
+def walks_for(G: nn.Module, cfg, seed: int = 0, name: str = "generator", edits=EDIT_NAMES,
+              nonlinear=NONLINEAR_EDITS, progress: bool = True) -> dict:
+    """``{(edit, kind): (walk, losses)}``: a linear walk for each of ``edits`` and a non-linear one
+    for each of ``nonlinear``."""
+    out = {}
+    for edit in edits:
+        out[(edit, "linear")] = walk(G, edit, "linear", cfg, seed, name, progress)
+    for edit in nonlinear:
+        out[(edit, "nonlinear")] = walk(G, edit, "nonlinear", cfg, seed, name, progress)
+    return out
+
+
+def loss_table(walks: dict, last: int = 20) -> pd.DataFrame:
+    """Eq. 1's loss of each walk: the mean of its first and of its last ``last`` steps."""
+    rows = []
+    for (edit, kind), (_, losses) in walks.items():
+        n = min(last, len(losses))
+        rows.append(dict(edit=edit, walk=kind, first=sum(losses[:n]) / n, last=sum(losses[-n:]) / n))
+    df = pd.DataFrame(rows)
+    df["ratio"] = df["last"] / df["first"]
+    return df
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 1: the method
+# ---------------------------------------------------------------------------------------------
+
+def toy_walk(cfg, seed: int = 0) -> dict:
+    """Eq. 1 on :class:`~reprobook.steer.toy.ToyLinearGenerator`, where the optimum ``w*_c = A⁺ e_c``
+    is known: a linear colour walk (3 directions) trained ``toy_steps`` steps (Adam 0.02, then a
+    fifth of them at 1e-3). Returns the losses and, every 10 steps, the cosine of each learned
+    direction with ``w*`` and the relative error ``‖w − w*‖ / ‖w*‖``."""
+    G = ToyLinearGenerator(nz=8, channels=3, height=4, width=4, seed=seed)
+    w_star = G.optimal_colour_walk()                                    # (3, nz) float64
+    walk_ = LinearWalk(8, 3, generator=torch.Generator().manual_seed(seed + 1))
+    g = torch.Generator().manual_seed(seed + 2)
+    sampler = uniform_alpha(-0.5, 0.5, 3)                              # the official colour α
+    rows = []
+
+    def trace(step: int, loss: float) -> None:
+        if step % 10 == 0:
+            w = walk_.w.detach().double()
+            cos = torch.nn.functional.cosine_similarity(w, w_star, dim=1)
+            rows.append(dict(step=len(losses) + step, cos_min=cos.min().item(),
+                             rel_error=((w - w_star).norm() / w_star.norm()).item(), loss=loss))
+
+    losses: list[float] = []
+    slow = cfg.toy_steps // 5          # Adam at a constant lr hovers ~lr around w*: the last fifth at 1e-3
+    for steps, lr in ((cfg.toy_steps - slow, 0.02), (slow, 1e-3)):
+        losses += train_walk(G, walk_, colour_shift, sampler, steps=steps, batch=8, lr=lr, generator=g, callback=trace)
+    return dict(losses=losses, trace=pd.DataFrame(rows), w=walk_.w.detach().double(), w_star=w_star)
+
+
+@torch.no_grad()
+def edit_panel(G: nn.Module, edits=EDIT_NAMES, alphas=GALLERY_ALPHAS, seed: int = 0) -> dict:
+    """For one sample ``G(z)``: each edit at each of its gallery α, with its mask.
+    ``{edit: [(α, edited (C, H, W), mask (H, W)), ...]}`` on the CPU."""
+    device = next(G.parameters()).device
+    z = torch.randn(1, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)
+    x = G(z)
+    out = {}
+    for edit in edits:
+        row = []
+        for a in alphas[edit]:
+            edited, mask = EDITS[edit](x, _shift_pixels(edit, a, G.size))
+            row.append((a, edited[0].cpu(), mask[0, 0].cpu()))
+        out[edit] = row
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 2: galleries
+# ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def gallery(G: nn.Module, walks: dict, edit: str, alphas=None, samples: int = 2, seed: int = 0) -> dict:
+    """Rows of images along α for ``samples`` codes: ``{"alphas": [...], "target": (S, A, C, H, W),
+    "linear": ..., "nonlinear": ... (when trained)}`` on the CPU, the target the edit of ``G(z)``."""
+    alphas = GALLERY_ALPHAS[edit] if alphas is None else alphas
+    device = next(G.parameters()).device
+    z = torch.randn(samples, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)
+    x = G(z)
+    to_walk = walk_coordinate(edit, G.size)
+    rows = {"target": []}
+    kinds = [k for k in ("linear", "nonlinear") if (edit, k) in walks]
+    for k in kinds:
+        rows[k] = []
+    for a in alphas:
+        alpha = torch.full((samples,), float(_shift_pixels(edit, a, G.size)), device=device)
+        rows["target"].append(EDITS[edit](x, alpha, strict=False)[0].cpu())
+        for k in kinds:
+            rows[k].append(G(walks[(edit, k)][0](z, to_walk(alpha))).cpu())
+    out = {k: torch.stack(v, dim=1) for k, v in rows.items()}          # (S, A, C, H, W)
+    out["alphas"] = list(alphas)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 3: limits
+# ---------------------------------------------------------------------------------------------
+
+def curves(G: nn.Module, walks: dict, cfg, seed: int = 0, edits=EDIT_NAMES) -> pd.DataFrame:
+    """:func:`~reprobook.steer.limits.attribute_curve` of every walk in ``walks`` over
+    :data:`CURVE_ALPHAS` (shifts as fractions of the image; beyond the training range too), on
+    ``eval_samples`` codes. One row per (edit, walk, α)."""
+    device = next(G.parameters()).device
+    z = torch.randn(cfg.eval_samples, G.nz, generator=torch.Generator().manual_seed(seed + 100)).to(device)
+    frames = []
+    for (edit, kind), (w, _) in walks.items():
+        if edit not in edits:
+            continue
+        alphas = [_shift_pixels(edit, a, G.size) for a in CURVE_ALPHAS[edit]]
+        rows = attribute_curve(G, w, edit, alphas, z, walk_alpha_fn=walk_coordinate(edit, G.size))
+        df = pd.DataFrame(rows)
+        df.insert(0, "walk", kind)
+        df.insert(0, "edit", edit)
+        df["size"] = G.size
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def reach_table(curve_df: pd.DataFrame, by=("edit", "walk")) -> pd.DataFrame:
+    """One row per group of ``by`` of a curve table (columns ``edit`` and ``size``, the image size):
+    :func:`~reprobook.steer.limits.reach` within the training range, and the mean ``explained`` share
+    of the edit's distance within the training range (identity α left out) and beyond it."""
+    rows = []
+    for key, df in curve_df.groupby(list(by), sort=False):
+        edit, size = df.edit.iloc[0], int(df["size"].iloc[0])
+        lo, hi = alpha_range(edit, size)
+        in_range = (df.alpha >= lo - 1e-9) & (df.alpha <= hi + 1e-9)
+        inside, beyond = df[in_range & (df.alpha != IDENTITY_ALPHAS[edit])], df[~in_range]
+        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)),
+                         reach=reach(df[in_range].to_dict("records"), edit),
+                         explained_train=inside.explained.mean(), explained_beyond=beyond.explained.mean()))
+    return pd.DataFrame(rows)
+
+
+def variability(cfg, images: torch.Tensor, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """The dataset-bias experiment (Sec. 4.3, controlled): CIFAR-10 subsets of ``variability_size``
+    images spread over the central ``variability_fractions`` of the luminance distribution (narrow
+    -> wide), a DCGAN trained on each (``variability_gan_steps`` of batch ``variability_batch``) and
+    a linear brightness walk on it. One row per subset: the luminance spread of the data and of the
+    generator's samples, and the walk's reach over ``α ∈ [-1, 1]``."""
+    lum = luminance(to_signed(images).cpu())
+    subsets = spread_subsets(lum, cfg.variability_fractions, min(cfg.variability_size, images.shape[0]))
+    device = images.device
+    z = torch.randn(cfg.eval_samples, cfg.nz, generator=torch.Generator().manual_seed(seed + 200)).to(device)
+    rows = []
+    for f, idx in zip(cfg.variability_fractions, subsets):
+        subset = images[idx.to(device)]
+        sub_cfg = Config(dict(cfg, gan_steps=cfg.variability_gan_steps, gan_batch=cfg.variability_batch))
+        G, _, _ = cifar_gan(sub_cfg, subset, seed=seed, variant="baseline", progress=progress,
+                            data=f"cifar10-luminance-{f}")
+        w, _ = walk(G, "brightness", "linear", cfg, seed, name=f"cifar-luminance-{f}", progress=progress)
+        rows_curve = attribute_curve(G, w, "brightness", CURVE_ALPHAS["brightness"], z)
+        with torch.no_grad():
+            sample_spread = luminance(G(z)).std().item()
+        rows.append(dict(fraction=f, data_spread=attribute_spread(to_signed(subset).cpu(), "brightness"),
+                         sample_spread=sample_spread, reach=reach(rows_curve, "brightness")))
+    return pd.DataFrame(rows)
+
+
+def variability_correlation(df: pd.DataFrame) -> dict:
+    """Pearson's r between the data's luminance spread and the walk's reach (and the samples' spread)."""
+    return dict(r_reach=pearson(df.data_spread, df.reach), r_samples=pearson(df.data_spread, df.sample_spread))
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 4: steerability-aware training
+# ---------------------------------------------------------------------------------------------
+
+def steerable_training(cfg, images: torch.Tensor, seed: int = 0, progress: bool = True) -> dict:
+    """Sec. 4.4: the CIFAR DCGAN trained plainly, on zoom-augmented data and jointly with a zoom
+    walk. Each gets a linear ``steer_edit`` walk trained afterwards on the frozen generator (the
+    joint one also keeps the walk it was trained with). Returns ``{"generators": {variant: G},
+    "walks": {variant: walk}, "curves": DataFrame, "reach": DataFrame, "gan": DataFrame}``."""
+    edit = cfg.steer_edit
+    gens, walks, gan_rows, frames = {}, {}, [], []
+    z = torch.randn(cfg.eval_samples, cfg.nz, generator=torch.Generator().manual_seed(seed + 300)).to(images.device)
+    for variant in ("baseline", "augment", "joint"):
+        G, joint_walk, history = cifar_gan(cfg, images, seed=seed, variant=variant, progress=progress)
+        gens[variant] = G
+        gan_rows.append(dict(variant=variant, **gan_summary(history)))
+        trained = {"post-hoc": walk(G, edit, "linear", cfg, seed, name=f"cifar-{variant}", progress=progress)[0]}
+        if joint_walk is not None:
+            trained["joint"] = joint_walk
+        for how, w in trained.items():
+            walks[(variant, how)] = w
+            alphas = [_shift_pixels(edit, a, 32) for a in CURVE_ALPHAS[edit]]
+            df = pd.DataFrame(attribute_curve(G, w, edit, alphas, z, walk_alpha_fn=walk_coordinate(edit, 32)))
+            df.insert(0, "walk", how)
+            df.insert(0, "variant", variant)
+            df.insert(0, "edit", edit)
+            df["size"] = G.size
+            frames.append(df)
+    curve_df = pd.concat(frames, ignore_index=True)
+    return dict(generators=gens, walks=walks, curves=curve_df, reach=reach_table(curve_df, by=("variant", "walk")),
+                gan=pd.DataFrame(gan_rows))
+
+
+@torch.no_grad()
+def samples(G: nn.Module, n: int = 16, seed: int = 0) -> torch.Tensor:
+    """``n`` samples of ``G`` on the CPU, ``(n, C, H, W)`` in ``[-1, 1]``."""
+    device = next(G.parameters()).device
+    return G(torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)).cpu()
