@@ -47,16 +47,17 @@ _PAPER = dict(walk_steps=5000, walk_batch=4, walk_lr=1e-4, nn_lr=1e-3, nn_steps=
               gan_steps=20000, gan_batch=128, gan_lr=2e-4, ngf=64, nz=100, train_per_class=None,
               eval_samples=512, gallery_samples=3, toy_steps=500,
               variability_fractions=[0.1, 0.25, 0.5, 1.0], variability_size=10000, variability_gan_steps=5000,
-              lam=1.0, augment_p=0.5, steer_edit="zoom")
+              lam=10.0, augment_p=0.5, steer_edit="zoom", cifar_walk_steps=5000)
 # one GPU window: 2,000 walk steps of batch 16 at lr 1e-3; the CIFAR DCGAN 4,000 steps (~10 epochs)
 _SHORT = dict(_PAPER, walk_steps=2000, walk_batch=16, walk_lr=1e-3, gan_steps=4000, eval_samples=256,
-              variability_size=5000, variability_gan_steps=1500)
-# smoke (2 CPU cores): 200 walk steps of batch 8 at lr 1e-2 (at 1e-4 a walk barely leaves its
-# initialisation in 200 steps); a half-width DCGAN for 500 steps (blurry colour blobs: honest, not
-# good); the variability generators 200 steps of batch 32 on 2,000 images each
+              variability_size=5000, variability_gan_steps=1500, cifar_walk_steps=2000)
+# smoke (2 CPU cores): 200 walk steps of batch 8 at lr 1e-2 on the 64x64 faces, 600 on the
+# cheaper 32x32 CIFAR generators (at 1e-4 a walk barely leaves its initialisation in 200 steps); a
+# half-width DCGAN for 500 steps (blurry colour blobs: honest, not good); the variability
+# generators 200 steps of batch 32 on 2,000 images each
 _SMOKE = dict(_PAPER, walk_steps=200, walk_batch=8, walk_lr=1e-2, nn_lr=1e-2, gan_steps=500, gan_batch=64, ngf=32,
               train_per_class=1000, eval_samples=64, toy_steps=300, variability_size=2000,
-              variability_gan_steps=200, variability_batch=32)
+              variability_gan_steps=200, variability_batch=32, cifar_walk_steps=600)
 _PAPER["variability_batch"] = _SHORT["variability_batch"] = 64
 
 CONFIGS = {name: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
@@ -83,7 +84,7 @@ def config(notebook: str, scale: str, **overrides):
     if notebook not in CONFIGS:
         raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
     cfg = configure(CONFIGS[notebook], scale, **overrides)
-    for name in ("walk_steps", "walk_batch", "nn_steps", "gan_steps", "gan_batch", "ngf", "nz", "eval_samples",
+    for name in ("walk_steps", "cifar_walk_steps", "walk_batch", "nn_steps", "gan_steps", "gan_batch", "ngf", "nz", "eval_samples",
                  "gallery_samples", "toy_steps", "variability_size", "variability_gan_steps", "variability_batch"):
         require_int(name, cfg[name])
     for name in ("walk_lr", "nn_lr", "nn_eps", "gan_lr"):
@@ -138,7 +139,7 @@ def nn_eps(edit: str, cfg) -> float:
     return end / cfg.nn_steps
 
 
-def _shift_pixels(edit: str, alpha: float, size: int) -> float:
+def shift_pixels(edit: str, alpha: float, size: int) -> float:
     """Curves and galleries give shifts as fractions of the image; the edits take pixels."""
     return alpha * size if edit in ("shiftx", "shifty") else alpha
 
@@ -169,7 +170,9 @@ def cifar_gan(cfg, images: torch.Tensor, seed: int = 0, variant: str = "baseline
     """Our CIFAR-10 DCGAN (32x32, ``ngf = ndf = cfg.ngf``), trained for ``gan_steps`` or taken from
     the cache. ``variant``: ``"baseline"``; ``"augment"`` (each real image zoomed with probability
     ``augment_p`` by the official training α of ``steer_edit``); ``"joint"`` (a linear walk for
-    ``steer_edit`` trained with ``G``, weight ``lam``, Sec. 4.4). Returns ``(G, walk or None,
+    ``steer_edit`` trained with ``G``, weight ``lam``, the walk at ``walk_lr``, Sec. 4.4; ``lam = 10``
+    is ours: the paper does not give it, and at 1 the edit term, ~0.06 beside a generator loss ~3,
+    changed nothing measurable at smoke scale). Returns ``(G, walk or None,
     history dict)``, ``G`` in eval mode. ``data`` names ``images`` in the cache key (a subset must
     say which)."""
     if variant not in ("baseline", "augment", "joint"):
@@ -186,7 +189,7 @@ def cifar_gan(cfg, images: torch.Tensor, seed: int = 0, variant: str = "baseline
         g = torch.Generator().manual_seed(seed)
         sampler = edit_alpha(edit, 32)
         augment = edit_augment(EDITS[edit], sampler, cfg.augment_p) if variant == "augment" else None
-        joint = (JointWalk(module["walk"], EDITS[edit], sampler, cfg.lam, walk_coordinate(edit, 32))
+        joint = (JointWalk(module["walk"], EDITS[edit], sampler, cfg.lam, walk_coordinate(edit, 32), lr=cfg.walk_lr)
                  if variant == "joint" else None)
         h = train_dcgan(module["G"], module["D"], images, cfg.gan_steps, cfg.gan_batch, cfg.gan_lr, generator=g,
                         augment=augment, joint=joint, progress=progress, desc=f"DCGAN ({variant})")
@@ -194,7 +197,7 @@ def cifar_gan(cfg, images: torch.Tensor, seed: int = 0, variant: str = "baseline
 
     parts, info, _ = cached(parts, fit, chapter="gan_steerability", what="cifar_gan", variant=variant, seed=seed,
                             edit=edit if variant != "baseline" else None,
-                            lam=cfg.lam if variant == "joint" else None,
+                            lam=cfg.lam if variant == "joint" else None, walk_lr=cfg.walk_lr if variant == "joint" else None,
                             augment_p=cfg.augment_p if variant == "augment" else None,
                             data=data, images=int(images.shape[0]), **_gan_parts(cfg))
     parts.eval()
@@ -233,14 +236,16 @@ def walk(G: nn.Module, edit: str, kind: str, cfg, seed: int = 0, name: str = "ge
     else:
         sampler, lr = nonlinear_alpha(edit, cfg.nn_steps, nn_eps(edit, cfg), size), cfg.nn_lr
 
+    steps = cfg.walk_steps if size == 64 else cfg.cifar_walk_steps
+
     def fit(m, _checkpoint):
-        history = train_walk(G, m, EDITS[edit], sampler, steps=cfg.walk_steps, batch=cfg.walk_batch, lr=lr,
+        history = train_walk(G, m, EDITS[edit], sampler, steps=steps, batch=cfg.walk_batch, lr=lr,
                              generator=torch.Generator().manual_seed(seed + 7), device=device, progress=progress,
                              walk_alpha_fn=walk_coordinate(edit, size))
         return {"loss": history}
 
     module, info, _ = cached(module, fit, chapter="gan_steerability", what="walk", generator_name=name, edit=edit,
-                             kind=kind, seed=seed, walk_steps=cfg.walk_steps, walk_batch=cfg.walk_batch, lr=lr,
+                             kind=kind, seed=seed, walk_steps=steps, walk_batch=cfg.walk_batch, lr=lr,
                              nn_steps=cfg.nn_steps, nn_eps=nn_eps(edit, cfg))
     module.eval()
     return module, info["loss"]
@@ -310,7 +315,7 @@ def edit_panel(G: nn.Module, edits=EDIT_NAMES, alphas=GALLERY_ALPHAS, seed: int 
     for edit in edits:
         row = []
         for a in alphas[edit]:
-            edited, mask = EDITS[edit](x, _shift_pixels(edit, a, G.size))
+            edited, mask = EDITS[edit](x, shift_pixels(edit, a, G.size))
             row.append((a, edited[0].cpu(), mask[0, 0].cpu()))
         out[edit] = row
     return out
@@ -334,7 +339,7 @@ def gallery(G: nn.Module, walks: dict, edit: str, alphas=None, samples: int = 2,
     for k in kinds:
         rows[k] = []
     for a in alphas:
-        alpha = torch.full((samples,), float(_shift_pixels(edit, a, G.size)), device=device)
+        alpha = torch.full((samples,), float(shift_pixels(edit, a, G.size)), device=device)
         rows["target"].append(EDITS[edit](x, alpha, strict=False)[0].cpu())
         for k in kinds:
             rows[k].append(G(walks[(edit, k)][0](z, to_walk(alpha))).cpu())
@@ -357,7 +362,7 @@ def curves(G: nn.Module, walks: dict, cfg, seed: int = 0, edits=EDIT_NAMES) -> p
     for (edit, kind), (w, _) in walks.items():
         if edit not in edits:
             continue
-        alphas = [_shift_pixels(edit, a, G.size) for a in CURVE_ALPHAS[edit]]
+        alphas = [shift_pixels(edit, a, G.size) for a in CURVE_ALPHAS[edit]]
         rows = attribute_curve(G, w, edit, alphas, z, walk_alpha_fn=walk_coordinate(edit, G.size))
         df = pd.DataFrame(rows)
         df.insert(0, "walk", kind)
@@ -434,7 +439,7 @@ def steerable_training(cfg, images: torch.Tensor, seed: int = 0, progress: bool 
             trained["joint"] = joint_walk
         for how, w in trained.items():
             walks[(variant, how)] = w
-            alphas = [_shift_pixels(edit, a, 32) for a in CURVE_ALPHAS[edit]]
+            alphas = [shift_pixels(edit, a, 32) for a in CURVE_ALPHAS[edit]]
             df = pd.DataFrame(attribute_curve(G, w, edit, alphas, z, walk_alpha_fn=walk_coordinate(edit, 32)))
             df.insert(0, "walk", how)
             df.insert(0, "variant", variant)
@@ -451,3 +456,20 @@ def samples(G: nn.Module, n: int = 16, seed: int = 0) -> torch.Tensor:
     """``n`` samples of ``G`` on the CPU, ``(n, C, H, W)`` in ``[-1, 1]``."""
     device = next(G.parameters()).device
     return G(torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)).cpu()
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Images from the generators' ``[-1, 1]`` to ``[0, 1]`` for display (clipped: unclipped colour
+    targets may leave the range)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def gallery_rows(galleries: dict, sample: int = 0) -> dict:
+    """``{"edit · row": [images in [0, 1]]}`` for :func:`reprobook.viz.plot_image_grid`, from
+    ``{edit: gallery(...)}``: per edit the target row, then each walk's row, for one sample."""
+    rows = {}
+    for edit, g in galleries.items():
+        for kind in ("target", "linear", "nonlinear"):
+            if kind in g:
+                rows[f"{edit}\n{kind}"] = list(to_unit(g[kind][sample]))
+    return rows

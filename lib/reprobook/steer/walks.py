@@ -355,7 +355,7 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=steps, desc="walk", leave=False)
+        bar = tqdm(total=steps, desc="walk", leave=False, mininterval=1.0)
     try:
         for step in range(steps):
             z = z_sampler(batch, generator) if z_sampler is not None else torch.randn(batch, nz, generator=generator)
@@ -379,8 +379,9 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
             if callback is not None:
                 callback(step + 1, value)
             if bar is not None:
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{value:.4g}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4g}")
     finally:
         if bar is not None:
             bar.close()

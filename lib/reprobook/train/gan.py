@@ -121,7 +121,7 @@ def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, ba
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=steps, desc=desc, leave=False)
+        bar = tqdm(total=steps, desc=desc, leave=False, mininterval=1.0)
     try:
         for step in range(steps):
             if cursor + batch_size > n:                                     # a new epoch
@@ -169,9 +169,9 @@ def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, ba
             if joint is not None:
                 history.edit_loss.append(edit_value)
             if bar is not None:
-                bar.update(1)
                 if step % 20 == 0:
-                    bar.set_postfix(D=f"{values[0]:.3f}", G=f"{values[1]:.3f}")
+                    bar.set_postfix(D=f"{values[0]:.3f}", G=f"{values[1]:.3f}", refresh=False)
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
