@@ -67,7 +67,7 @@ CONFIGS = {name: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
 CURVE_ALPHAS = {
     "zoom": [0.125, 0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0, 8.0],
     "shiftx": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],     # fractions of the image width
-    "rotate2d": [-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0],
+    "rotate2d": [-75.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 75.0],   # axes wrap at ±90
     "brightness": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],
 }
 #: alpha columns of the galleries (notebook 2), within the training ranges
@@ -374,8 +374,9 @@ def curves(G: nn.Module, walks: dict, cfg, seed: int = 0, edits=EDIT_NAMES) -> p
 
 def reach_table(curve_df: pd.DataFrame, by=("edit", "walk")) -> pd.DataFrame:
     """One row per group of ``by`` of a curve table (columns ``edit`` and ``size``, the image size):
-    :func:`~reprobook.steer.limits.reach` within the training range, and the mean ``explained`` share
-    of the edit's distance within the training range (identity α left out) and beyond it."""
+    :func:`~reprobook.steer.limits.reach` within the training range (``reach``) and over the whole
+    grid (``reach_all``), and the mean ``explained`` share of the edit's distance within the training
+    range (identity α left out) and beyond it."""
     rows = []
     for key, df in curve_df.groupby(list(by), sort=False):
         edit, size = df.edit.iloc[0], int(df["size"].iloc[0])
@@ -384,6 +385,7 @@ def reach_table(curve_df: pd.DataFrame, by=("edit", "walk")) -> pd.DataFrame:
         inside, beyond = df[in_range & (df.alpha != IDENTITY_ALPHAS[edit])], df[~in_range]
         rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)),
                          reach=reach(df[in_range].to_dict("records"), edit),
+                         reach_all=reach(df.to_dict("records"), edit),
                          explained_train=inside.explained.mean(), explained_beyond=beyond.explained.mean()))
     return pd.DataFrame(rows)
 
