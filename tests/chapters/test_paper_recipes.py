@@ -6,6 +6,7 @@ import pytest
 from reprobook.chapters import cmc
 from reprobook.chapters import infomin
 from reprobook.chapters import evf, omnipush
+from reprobook.chapters import gan_steerability as gsteer
 from reprobook.chapters import neural_mmo as nmmo
 from reprobook.chapters import rfs
 from reprobook.chapters import hypersphere as hs
@@ -109,7 +110,7 @@ def test_infomin_paper_augmentation_is_pycontrasts_infomin_run():
 STAGING_AND_INSTALLS_S = 60      # three device calls' installs and copies, measured-free estimate
 
 
-@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, omnipush, evf, nmmo])
+@pytest.mark.parametrize("module", [cmc, hs, infomin, sc, rfs, gsteer, omnipush, evf, nmmo])
 def test_a_chapters_short_run_is_budgeted_to_one_gpu_window(module):
     """Every notebook states its short budget, and a chapter fits 8 minutes with its staging."""
     assert set(module.SHORT_BUDGET_S) == set(module.CONFIGS)
@@ -148,3 +149,18 @@ def test_neural_mmo_paper_is_v13(notebook):
     for key, official in NMMO_OFFICIAL.items():
         assert cfg[key] == official, (notebook, key)
     assert 8 in cfg.populations and cfg.sizes == [1, 8, 32, 128]    # NPOP = 8; the exploration figure
+
+
+# ali-design/gan_steerability: train.py, options/train_options.py, graphs/*/constants.py (BATCH_SIZE 4),
+# config/biggan_color_linear.yml (lr 1e-4), config/biggan_color_nonlinear.yml (lr 1e-3, eps 0.1,
+# num_steps 5); the PyTorch DCGAN tutorial (Adam 2e-4, betas 0.5/0.999, batch 128, ngf = ndf = 64)
+STEER_OFFICIAL = {"walk_steps": 20000 // 4, "walk_batch": 4, "walk_lr": 1e-4, "nn_lr": 1e-3, "nn_eps": 0.1,
+                  "nn_steps": 5, "gan_lr": 2e-4, "gan_batch": 128, "ngf": 64, "nz": 100}
+
+
+@pytest.mark.parametrize("notebook", list(gsteer.CONFIGS))
+def test_gan_steerability_paper_is_the_official_recipe(notebook):
+    cfg = gsteer.config(notebook, "paper")
+    for key, official in STEER_OFFICIAL.items():
+        assert cfg[key] == official, (notebook, key)
+    assert cfg.cifar_walk_steps == cfg.walk_steps and cfg.train_per_class is None

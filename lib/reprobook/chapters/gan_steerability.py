@@ -37,6 +37,7 @@ DATASETS = ("cifar10",)     # what a run reads (the GPU staging plan copies thes
 SHORT_BUDGET_S = {"method": 30, "galleries": 90, "limits": 120, "steerable": 150}
 
 EDIT_NAMES = ("zoom", "shiftx", "rotate2d", "brightness")
+VARIANT_COLORS = {"baseline": "C0", "augment": "C1", "joint": "C3"}
 NONLINEAR_EDITS = ("zoom", "brightness")
 
 # the official walk recipe (train.py, config/biggan_*_linear.yml): Adam, 20,000 codes in batches
