@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reprobook.chapters import gan_steerability as gs
-from reprobook.steer import IDENTITY_ALPHAS, walk_alpha
+from reprobook.steer import IDENTITY_ALPHAS, NonlinearWalk, walk_alpha
 from reprobook.train import cache
 
 
@@ -28,7 +28,12 @@ def _images(n=16, seed=0):
 
 
 @pytest.mark.parametrize("override, match", [({"walk_steps": 0}, "walk_steps"), ({"walk_lr": -1.0}, "walk_lr"),
+                                              ({"walk_lr": {"zoom": 1e-3}}, "walk_lr"),
+                                              ({"nn_lr": dict.fromkeys(gs.EDIT_NAMES, float("inf"))}, "nn_lr"),
                                               ({"steer_edit": "blur"}, "steer_edit"), ({"augment_p": 2.0}, "augment_p"),
+                                              ({"augment_p": "0.5"}, "augment_p"), ({"lam": -1.0}, "lam"),
+                                              ({"gan_batch": 1}, "gan_batch"), ({"train_per_class": -5}, "train_per_class"),
+                                              ({"variability_fractions": 0.5}, "variability_fractions"),
                                               ({"nn_eps": 0}, "nn_eps")])
 def test_bad_configs(override, match):
     with pytest.raises(ValueError, match=match):
@@ -39,18 +44,34 @@ def test_bad_configs(override, match):
 
 @pytest.mark.parametrize("edit", ["zoom", "shiftx", "rotate2d", "brightness"])
 def test_nonlinear_alphas_land_on_whole_steps(edit):
-    """The NN walk's training α, mapped to its coordinate, is n ε exactly (up to rounding error)."""
+    """The NN walk's training α, mapped to its coordinate, is n ε exactly; shifts move whole pixels."""
     cfg = gs.config("galleries", "smoke")
-    eps = gs.nn_eps(edit, cfg)
-    sampler = gs.nonlinear_alpha(edit, cfg.nn_steps, eps, 64)
+    eps, steps = gs.nn_eps(edit, cfg, 64), cfg.nn_steps[edit]
+    sampler = gs.nonlinear_alpha(edit, steps, eps, 64)
     g = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(80):
-        coord = gs.walk_coordinate(edit, 64)(sampler(3, g)) / eps
-        assert torch.allclose(coord, coord.round(), atol=1e-4) and coord.abs().max() <= cfg.nn_steps + 1e-4
+        alpha = sampler(3, g)
+        coord = gs.walk_coordinate(edit, 64)(alpha) / eps
+        assert torch.allclose(coord, coord.round(), atol=1e-4) and coord.abs().max() <= steps + 1e-4
+        if edit == "shiftx":
+            assert torch.equal(alpha, alpha.round())
         seen.add(int(coord[0].round()))
-    assert seen == set(range(-cfg.nn_steps, cfg.nn_steps + 1))
-    assert gs.nn_eps("zoom", cfg) == pytest.approx(math.log(4) / cfg.nn_steps)
+    assert seen == set(range(-steps, steps + 1))
+    assert gs.nn_eps("zoom", cfg, 64) == pytest.approx(math.log(2) / 2)          # a factor √2 per step
+    assert gs.nn_eps("shiftx", cfg, 64) * 32 == 6 and gs.nn_eps("shiftx", cfg, 32) * 16 == 3
+
+
+@pytest.mark.parametrize("edit", gs.NONLINEAR_EDITS)
+def test_the_grids_are_whole_steps_of_the_nonlinear_walks(edit):
+    """Curves and galleries build their targets at α; the NN walk realises α itself on these grids."""
+    cfg = gs.config("limits", "paper")
+    for size in (32, 64):
+        module = NonlinearWalk(8, steps=cfg.nn_steps[edit], eps=gs.nn_eps(edit, cfg, size))
+        for a in gs.CURVE_ALPHAS[edit] + gs.GALLERY_ALPHAS[edit]:
+            assert gs.realised_alpha(module, edit, gs.shift_pixels(edit, a, size), size) == pytest.approx(a)
+        off = 1.3 if edit == "zoom" else 0.25                                       # not a whole step: snapped
+        assert gs.realised_alpha(module, edit, off, size) != pytest.approx(off)
 
 
 def test_walk_coordinate_is_walk_alpha_on_the_tensors_device():
@@ -65,12 +86,26 @@ def test_cifar_gan_is_cached_per_data_and_variant():
     assert walk is None and len(h1["d_loss"]) == 3 and not G1.training
     G2, _, h2 = gs.cifar_gan(cfg, images, progress=False)                         # a cache hit: same weights
     assert all(torch.equal(a, b) for a, b in zip(G1.state_dict().values(), G2.state_dict().values()))
-    G3, _, _ = gs.cifar_gan(cfg, _images(seed=1), progress=False, data="other")   # other data: trained anew
-    assert not all(torch.equal(a, b) for a, b in zip(G1.state_dict().values(), G3.state_dict().values()))
+    G3, _, h3 = gs.cifar_gan(cfg, _images(seed=1), progress=False)                 # other images: trained anew
+    assert h3 != h1
+    rng = torch.random.get_rng_state()
+    gs.cifar_gan(cfg, images, progress=False)
+    assert torch.equal(rng, torch.random.get_rng_state())                          # the caller's RNG untouched
     Gj, wj, hj = gs.cifar_gan(cfg, images, variant="joint", progress=False)
     assert wj is not None and len(hj["edit_loss"]) == 3
     with pytest.raises(ValueError, match="variant"):
         gs.cifar_gan(cfg, images, variant="distilled", progress=False)
+
+
+def test_a_walk_is_cached_per_generator_and_every_nonlinear_edit_trains():
+    cfg, images = _tiny(), _images()
+    G, _, _ = gs.cifar_gan(cfg, images, progress=False)
+    H, _, _ = gs.cifar_gan(cfg, _images(seed=2), progress=False)
+    _, l1 = gs.walk(G, "zoom", "linear", cfg, progress=False)
+    _, l2 = gs.walk(H, "zoom", "linear", cfg, progress=False)                    # same name, other weights
+    assert l1 != l2
+    walks = gs.walks_for(G, cfg, progress=False, edits="zoom", nonlinear=gs.EDIT_NAMES)
+    assert set(walks) == {("zoom", "linear")} | {(e, "nonlinear") for e in gs.EDIT_NAMES}
 
 
 def test_walks_galleries_curves_and_reach_on_a_tiny_generator():

@@ -1,6 +1,8 @@
 """`paper` means the official recipe: each chapter's paper configuration against a table of the
 official repositories' hyper-parameters (see ../shared/papers/REFERENCE.md and the chapters'
 "Deviations" sections for every difference that remains, with its reason)."""
+import math
+
 import pytest
 
 from reprobook.chapters import cmc
@@ -152,10 +154,17 @@ def test_neural_mmo_paper_is_v13(notebook):
 
 
 # ali-design/gan_steerability: train.py, options/train_options.py, graphs/*/constants.py (BATCH_SIZE 4),
-# config/biggan_color_linear.yml (lr 1e-4), config/biggan_color_nonlinear.yml (lr 1e-3, eps 0.1,
-# num_steps 5); the PyTorch DCGAN tutorial (Adam 2e-4, betas 0.5/0.999, batch 128, ngf = ndf = 64)
-STEER_OFFICIAL = {"walk_steps": 20000 // 4, "walk_batch": 4, "walk_lr": 1e-4, "nn_lr": 1e-3, "nn_eps": 0.1,
-                  "nn_steps": 5, "gan_lr": 2e-4, "gan_batch": 128, "ngf": 64, "nz": 100}
+# config/biggan_*_linear.yml (lr 1e-4 colour and zoom, 1e-3 shifts and rotations),
+# config/biggan_*_nonlinear.yml (colour: lr 1e-3, eps 0.1, num_steps 5; zoom: eps 1.41, 4 steps;
+# shifts 25 px and rotations 10°, 5 steps, lr 1e-4); steer_aug/DCGAN-tensorflow/model_argminGW2_rot2d.py
+# (λ = 1, the walk's Adam at the GAN's lr, g_optim twice); the PyTorch DCGAN tutorial (Adam 2e-4,
+# betas 0.5/0.999, batch 128, ngf = ndf = 64)
+STEER_OFFICIAL = {"walk_steps": 20000 // 4, "walk_batch": 4,
+                  "walk_lr": {"zoom": 1e-4, "shiftx": 1e-3, "rotate2d": 1e-3, "brightness": 1e-4},
+                  "nn_lr": {"zoom": 1e-4, "shiftx": 1e-4, "rotate2d": 1e-4, "brightness": 1e-3},
+                  "nn_steps": {"zoom": 4, "shiftx": 5, "rotate2d": 5, "brightness": 5},
+                  "gan_lr": 2e-4, "gan_batch": 128, "ngf": 64, "nz": 100, "lam": 1.0, "joint_walk_lr": 2e-4,
+                  "gan_g_steps": 2}
 
 
 @pytest.mark.parametrize("notebook", list(gsteer.CONFIGS))
@@ -164,3 +173,6 @@ def test_gan_steerability_paper_is_the_official_recipe(notebook):
     for key, official in STEER_OFFICIAL.items():
         assert cfg[key] == official, (notebook, key)
     assert cfg.cifar_walk_steps == cfg.walk_steps and cfg.train_per_class is None
+    # ε per step: colour 0.1; zoom a factor 1.41 (√2 here); 25 px of BigGAN's 256; 10° (walk coordinates)
+    assert cfg.nn_eps["brightness"] == 0.1 and math.exp(cfg.nn_eps["zoom"]) == pytest.approx(1.41, abs=0.01)
+    assert cfg.nn_eps["shiftx"] * 128 == pytest.approx(25) and cfg.nn_eps["rotate2d"] * 45 == pytest.approx(10)

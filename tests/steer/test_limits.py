@@ -56,14 +56,22 @@ def test_spread_measures_and_subsets():
 
 def test_official_training_alphas():
     g = torch.Generator().manual_seed(0)
-    zoom = torch.cat([edit_alpha("zoom")(8, g) for _ in range(200)])
-    assert zoom.min() >= 0.25 and zoom.max() < 4 and (zoom < 1).float().mean().item() == pytest.approx(0.5, abs=0.1)
-    shift = edit_alpha("shiftx", 32)(4000, g)
+    batches = [edit_alpha("zoom")(8, g) for _ in range(2000)]
+    assert all(torch.all(b == b[0]) for b in batches)                 # one zoom per batch, as officially
+    zoom = torch.stack([b[0] for b in batches])
+    assert zoom.min() > 0.25 and zoom.max() <= 4 and (zoom > 1).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    # the official crop fraction u ~ U[0.25, 1) zooms in by 1 / u: a mean factor E[1/u] = ln 4 / 0.75
+    assert zoom[zoom > 1].mean().item() == pytest.approx(math.log(4) / 0.75, rel=0.05)
+    shift = edit_alpha("shiftx", 32, per_sample=True)(4000, g)
     assert set(shift.abs().unique().tolist()) == set(float(v) for v in range(1, 16))
     assert (shift > 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
-    rot = edit_alpha("rotate2d")(4000, g)
+    one = edit_alpha("rotate2d")(6, g)
+    assert torch.all(one == one[0])
+    rot = edit_alpha("rotate2d", per_sample=True)(4000, g)
     assert rot.abs().max() == 44 and rot.abs().min() == 1
-    assert edit_alpha("color")(5, g).shape == (5, 3) and edit_alpha("brightness")(5, g).shape == (5,)
+    colour = edit_alpha("color")(500, g)
+    assert colour.shape == (500, 3) and colour.std(dim=0).min() > 0.25      # per sample and channel
+    assert edit_alpha("brightness")(5, g).shape == (5,)
 
 
 def test_bad_inputs():

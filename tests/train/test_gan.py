@@ -79,3 +79,64 @@ def test_bad_arguments_are_named():
         train_dcgan(G, D, _images(4), steps=1, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="lam"):
         JointWalk(LinearWalk(8), EDITS["zoom"], edit_alpha("zoom"), lam=-1)
+
+
+def test_a_non_finite_loss_stops_before_the_weights_move_and_leaves_eval_mode():
+    G, D = _models()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    bad = torch.full((8, 3, 32, 32), float("nan"))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):                # NaN images are refused up front
+        train_dcgan(G, D, bad, steps=1, batch_size=4, progress=False)
+    huge = torch.zeros(8, 3, 32, 32)
+    D.main[-1].weight.data.fill_(float("inf"))                          # a D whose logits are not finite
+    with pytest.raises(FloatingPointError, match="D loss"):
+        train_dcgan(G, D, huge, steps=1, batch_size=4, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items() if v.is_floating_point()
+               and not k.endswith(("running_mean", "running_var")))
+    assert not G.training and not D.training
+
+
+def test_float_images_outside_the_generators_range_are_refused():
+    with pytest.raises(ValueError, match="x / 127.5 - 1"):
+        to_signed(torch.full((1, 3, 2, 2), 200.0))
+
+
+def test_joint_training_is_the_official_objective():
+    """D sees the walked images as fakes; G and the walk minimise g_loss + g_loss_new + λ L2."""
+    images = _images()
+    G, D = _models()
+    walk = LinearWalk(8, 1, generator=torch.Generator().manual_seed(1))
+    joint = JointWalk(walk, EDITS["brightness"], edit_alpha("brightness"), lam=1.0, lr=1e-2)
+    h = train_dcgan(G, D, images, steps=1, batch_size=8, generator=torch.Generator().manual_seed(0), joint=joint,
+                    progress=False)
+    G0, D0 = _models()
+    w0 = LinearWalk(8, 1, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randperm(32, generator=g)[:8]
+    real = images[idx].float() / 127.5 - 1
+    z = torch.randn(8, 8, generator=g)
+    alpha = edit_alpha("brightness")(8, g)
+    G0.train(); D0.train()
+    with torch.no_grad():
+        walked = G0(w0(z, alpha))
+        d_loss = (F.binary_cross_entropy_with_logits(D0(real), torch.ones(8))
+                  + F.binary_cross_entropy_with_logits(D0(G0(z)), torch.zeros(8))
+                  + F.binary_cross_entropy_with_logits(D0(walked), torch.zeros(8)))
+    assert h.d_loss[0] == pytest.approx(d_loss.item(), rel=1e-5)
+    assert len(h.edit_loss) == 1 and not walk.training
+
+
+def test_masked_pixels_never_count_even_when_not_finite():
+    from reprobook.steer import masked_mse
+    out, target = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    out[0, 0, 0, 0] = float("nan")
+    mask = torch.ones(1, 1, 2, 2)
+    mask[0, 0, 0, 0] = 0
+    assert masked_mse(out, target, mask).item() == 1.0
+
+
+def test_a_nonlinear_walk_refuses_absurd_step_counts():
+    from reprobook.steer import NonlinearWalk
+    walk = NonlinearWalk(4, steps=2, eps=0.1)
+    with pytest.raises(ValueError, match="refuses more than 100"):
+        walk(torch.randn(2, 4), 1e12)

@@ -15,7 +15,9 @@ Notebooks: 01-method (:func:`toy_walk`, :func:`edit_panel`, :func:`walk`), 02-ga
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from functools import partial
 
 import pandas as pd
 import torch
@@ -32,6 +34,9 @@ from ..train.seed import resolve_device
 from .common import cifar_data
 
 DATASETS = ("cifar10",)     # what a run reads (the GPU staging plan copies these)
+# what the device needs beyond the shared wheelhouse: the face DCGAN's weights ship in this wheel
+# (installed without its dependencies: only gan_face_generate/weights.tar is read)
+DEVICE_PACKAGES = ("gan-face-generate==1.1.1",)
 # seconds each notebook's `short` run may take on one H100/H200: estimates, not yet measured (no GPU
 # was lent): a 32x32 DCGAN step at batch 128 takes a few ms on a GPU, a walk step ~2 ms
 SHORT_BUDGET_S = {"method": 30, "galleries": 90, "limits": 120, "steerable": 150}
@@ -40,62 +45,100 @@ EDIT_NAMES = ("zoom", "shiftx", "rotate2d", "brightness")
 VARIANT_COLORS = {"baseline": "C0", "augment": "C1", "joint": "C3"}
 NONLINEAR_EDITS = ("zoom", "brightness")
 
-# the official walk recipe (train.py, config/biggan_*_linear.yml): Adam, 20,000 codes in batches
-# of 4 (5,000 steps), lr 1e-4 (the shipped checkpoints: 1e-3); the NN walk (config/
-# biggan_color_nonlinear.yml): lr 1e-3, eps 0.1, N_f 5 steps. DCGAN: the PyTorch tutorial's Adam
-# 2e-4, betas (0.5, 0.999), batch 128, ngf = ndf = 64.
-_PAPER = dict(walk_steps=5000, walk_batch=4, walk_lr=1e-4, nn_lr=1e-3, nn_steps=5, nn_eps=0.1,
-              gan_steps=20000, gan_batch=128, gan_lr=2e-4, ngf=64, nz=100, train_per_class=None,
+# The official walk recipe (train.py; config/biggan_*_{linear,nonlinear}.yml; graphs/*/constants.py):
+# Adam, 20,000 codes in batches of 4 (5,000 steps). Linear walks: lr 1e-4 for colour and zoom, 1e-3
+# for shifts and rotations. Non-linear (NNz) walks: colour ε 0.1, N_f 5, lr 1e-3; zoom ε 1.41 (a
+# factor per step: √2 here, so that the grids of powers of two are whole steps), N_f 4; shifts 25 px
+# of BigGAN's 256 (a walk coordinate of 25 / 128 here), rotations 10°, N_f 5; those three at lr 1e-4
+# with LPIPS (L2 here). ε is given in the walk's coordinate (edits.walk_alpha: log zoom, shift /
+# (size // 2), degrees / 45, colour as is).
+_ALL = lambda v: {e: v for e in EDIT_NAMES}                               # noqa: E731
+_NN_EPS = {"zoom": math.log(math.sqrt(2.0)), "shiftx": 25 / 128, "rotate2d": 10 / 45, "brightness": 0.1}
+_NN_STEPS = {"zoom": 4, "shiftx": 5, "rotate2d": 5, "brightness": 5}
+# Sec. 4.4 (steer_aug/DCGAN-tensorflow/model_argminGW2_rot2d.py): D also sees the walked images as
+# fakes; G minimises g_loss + g_loss_new + L2 (λ = 1); the walk its own Adam at the GAN's lr;
+# per iteration D, then G and the walk twice (DCGAN-tensorflow's "run g_optim twice").
+# DCGAN (the PyTorch tutorial): Adam 2e-4, betas (0.5, 0.999), batch 128, ngf = ndf = 64.
+_PAPER = dict(walk_steps=5000, walk_batch=4,
+              walk_lr={"zoom": 1e-4, "shiftx": 1e-3, "rotate2d": 1e-3, "brightness": 1e-4},
+              nn_lr={"zoom": 1e-4, "shiftx": 1e-4, "rotate2d": 1e-4, "brightness": 1e-3},
+              nn_steps=_NN_STEPS, nn_eps=_NN_EPS,
+              gan_steps=20000, gan_batch=128, gan_lr=2e-4, gan_g_steps=2, ngf=64, nz=100, train_per_class=None,
               eval_samples=512, gallery_samples=3, toy_steps=500,
               variability_fractions=[0.1, 0.25, 0.5, 1.0], variability_size=10000, variability_gan_steps=5000,
-              lam=10.0, augment_p=0.5, steer_edit="zoom", cifar_walk_steps=5000)
+              lam=1.0, joint_walk_lr=2e-4, augment_p=0.5, steer_edit="zoom", cifar_walk_steps=5000)
 # one GPU window: 2,000 walk steps of batch 16 at lr 1e-3; the CIFAR DCGAN 4,000 steps (~10 epochs)
-_SHORT = dict(_PAPER, walk_steps=2000, walk_batch=16, walk_lr=1e-3, gan_steps=4000, eval_samples=256,
-              variability_size=5000, variability_gan_steps=1500, cifar_walk_steps=2000)
+_SHORT = dict(_PAPER, walk_steps=2000, walk_batch=16, walk_lr=_ALL(1e-3), nn_lr=_ALL(1e-3), gan_steps=4000,
+              eval_samples=256, variability_size=5000, variability_gan_steps=1500, cifar_walk_steps=2000)
 # smoke (2 CPU cores): 200 walk steps of batch 8 at lr 1e-2 on the 64x64 faces, 600 on the
 # cheaper 32x32 CIFAR generators (at 1e-4 a walk barely leaves its initialisation in 200 steps); a
-# half-width DCGAN for 500 steps (blurry colour blobs: honest, not good); the variability
-# generators 200 steps of batch 32 on 2,000 images each
-_SMOKE = dict(_PAPER, walk_steps=200, walk_batch=8, walk_lr=1e-2, nn_lr=1e-2, gan_steps=500, gan_batch=64, ngf=32,
-              train_per_class=1000, eval_samples=64, toy_steps=300, variability_size=2000,
-              variability_gan_steps=200, variability_batch=32, cifar_walk_steps=600)
+# half-width DCGAN for 500 steps, one G step per D step (blurry colour blobs: honest, not good);
+# the variability generators 200 steps of batch 32 on 2,000 images each
+_SMOKE = dict(_PAPER, walk_steps=200, walk_batch=8, walk_lr=_ALL(1e-2), nn_lr=_ALL(1e-2), gan_steps=500,
+              gan_batch=64, gan_g_steps=1, ngf=32, train_per_class=1000, eval_samples=64, toy_steps=300,
+              variability_size=2000, variability_gan_steps=200, variability_batch=32, cifar_walk_steps=600)
 _PAPER["variability_batch"] = _SHORT["variability_batch"] = 64
 
 CONFIGS = {name: {"smoke": _SMOKE, "short": _SHORT, "paper": _PAPER}
            for name in ("method", "galleries", "limits", "steerable")}
 
 #: alpha grids of the curves (notebook 3): the training range and beyond it (strict=False)
+#: (zoom and brightness: whole steps of their non-linear walks, ε = √2 and 0.1)
 CURVE_ALPHAS = {
-    "zoom": [0.125, 0.25, 0.5, 0.71, 1.0, 1.41, 2.0, 4.0, 8.0],
+    "zoom": [2.0 ** (k / 2) for k in (-6, -4, -2, -1, 0, 1, 2, 4, 6)],      # 1/8 .. 8
     "shiftx": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],     # fractions of the image width
     "rotate2d": [-75.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 75.0],   # axes wrap at ±90
-    "brightness": [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0],
+    "brightness": [-1.0, -0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
 }
 #: alpha columns of the galleries (notebook 2), within the training ranges
 GALLERY_ALPHAS = {
     "zoom": [0.25, 0.5, 1.0, 2.0, 4.0],
     "shiftx": [-0.5, -0.25, 0.0, 0.25, 0.5],
     "rotate2d": [-45.0, -22.5, 0.0, 22.5, 45.0],
-    "brightness": [-0.5, -0.25, 0.0, 0.25, 0.5],
+    "brightness": [-0.5, -0.2, 0.0, 0.2, 0.5],
 }
 
 
 def config(notebook: str, scale: str, **overrides):
-    """The configuration of one of this chapter's notebooks at ``scale``, checked."""
+    """The configuration of one of this chapter's notebooks at ``scale``, checked. ``walk_lr``,
+    ``nn_lr``, ``nn_eps`` (walk coordinates) and ``nn_steps`` map each edit to its value."""
     if notebook not in CONFIGS:
         raise ValueError(f"unknown notebook config {notebook!r}; valid: {', '.join(CONFIGS)}")
     cfg = configure(CONFIGS[notebook], scale, **overrides)
-    for name in ("walk_steps", "cifar_walk_steps", "walk_batch", "nn_steps", "gan_steps", "gan_batch", "ngf", "nz", "eval_samples",
-                 "gallery_samples", "toy_steps", "variability_size", "variability_gan_steps", "variability_batch"):
+    for name in ("walk_steps", "cifar_walk_steps", "walk_batch", "gan_steps", "gan_batch", "gan_g_steps", "ngf", "nz",
+                 "eval_samples", "gallery_samples", "toy_steps", "variability_size", "variability_gan_steps",
+                 "variability_batch"):
         require_int(name, cfg[name])
-    for name in ("walk_lr", "nn_lr", "nn_eps", "gan_lr"):
-        if isinstance(cfg[name], bool) or not isinstance(cfg[name], (int, float)) or not cfg[name] > 0:
-            raise ValueError(f"{name} must be a positive number, got {cfg[name]!r}")
+    for name in ("gan_lr", "joint_walk_lr"):
+        _require_positive(name, cfg[name])
+    for name in ("walk_lr", "nn_lr", "nn_eps", "nn_steps"):
+        table = cfg[name]
+        if not isinstance(table, dict) or set(EDIT_NAMES) - set(table):
+            raise ValueError(f"{name} must map every edit of {EDIT_NAMES} to a value, got {table!r}")
+        for edit in EDIT_NAMES:
+            (require_int if name == "nn_steps" else _require_positive)(f"{name}[{edit!r}]", table[edit])
     if cfg.steer_edit not in EDIT_NAMES:
         raise ValueError(f"steer_edit must be one of {EDIT_NAMES}, got {cfg.steer_edit!r}")
-    if not 0 <= cfg.augment_p <= 1:
+    _require_positive("augment_p", cfg.augment_p, allow_zero=True)
+    if cfg.augment_p > 1:
         raise ValueError(f"augment_p must lie in [0, 1], got {cfg.augment_p!r}")
+    _require_positive("lam", cfg.lam, allow_zero=True)
+    for name in ("gan_batch", "variability_batch", "walk_batch"):
+        require_int(name, cfg[name], minimum=2 if name != "walk_batch" else 1)
+    if cfg.train_per_class is not None:
+        require_int("train_per_class", cfg.train_per_class)
+    fractions = cfg.variability_fractions
+    if not isinstance(fractions, (list, tuple)) or len(fractions) < 2 or not all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in fractions):
+        raise ValueError(f"variability_fractions must be a list of at least two numbers in (0, 1], got {fractions!r}")
     return cfg
+
+
+def _require_positive(name: str, value, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,13 +174,17 @@ def nonlinear_alpha(edit: str, steps: int, eps: float, size: int):
     return sample
 
 
-def nn_eps(edit: str, cfg) -> float:
-    """ε of the NN walk in walk coordinates: the official 0.1 for colour / brightness; for the
-    geometric edits the training range's end divided by ``nn_steps`` (zoom: ``log 4 / N_f``)."""
-    if edit in ("brightness", "color"):
-        return cfg.nn_eps
-    end = {"zoom": math.log(4.0), "shiftx": 1.0, "shifty": 1.0, "rotate2d": 1.0}[edit]
-    return end / cfg.nn_steps
+def realised_alpha(walk_module: nn.Module, edit: str, alpha: float, size: int) -> float:
+    """The α a walk realises when asked for ``alpha`` (edit units): a :class:`NonlinearWalk` walks
+    ``round(coordinate / ε)`` whole steps, so it realises ``n ε`` (back in the edit's units); a
+    linear walk realises ``alpha`` itself. Curves and galleries build their targets at this α."""
+    if not isinstance(walk_module, NonlinearWalk):
+        return float(alpha)
+    coord = float(walk_alpha(edit, alpha, size))
+    snapped = round(coord / walk_module.eps) * walk_module.eps
+    if abs(snapped - coord) < 1e-6:
+        return float(alpha)                                           # already a whole number of steps
+    return float(_edit_units(edit, torch.tensor(snapped), size))
 
 
 def shift_pixels(edit: str, alpha: float, size: int) -> float:
@@ -148,6 +195,24 @@ def shift_pixels(edit: str, alpha: float, size: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # generators
 # ---------------------------------------------------------------------------------------------
+
+def state_digest(module: nn.Module) -> str:
+    """A hash of a module's weights and buffers (names, shapes, values): the cache key of what was
+    trained *on* it (a walk belongs to one generator)."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    """A hash of a tensor's shape, dtype and values (the cache key of the images a GAN trains on)."""
+    h = hashlib.sha256(f"{tuple(t.shape)} {t.dtype}".encode())
+    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
 
 def face_generator(device="auto") -> Generator:
     """The pretrained face DCGAN (64x64, nz 100), frozen, in eval mode."""
@@ -162,7 +227,7 @@ def cifar_images(cfg, seed: int = 0, device="auto") -> torch.Tensor:
 
 
 def _gan_parts(cfg, **extra) -> dict:
-    keys = ("gan_steps", "gan_batch", "gan_lr", "ngf", "nz", "train_per_class")
+    keys = ("gan_steps", "gan_batch", "gan_lr", "gan_g_steps", "ngf", "nz", "train_per_class")
     return dict({k: cfg[k] for k in keys}, **extra)
 
 
@@ -170,43 +235,49 @@ def cifar_gan(cfg, images: torch.Tensor, seed: int = 0, variant: str = "baseline
               data: str = "cifar10"):
     """Our CIFAR-10 DCGAN (32x32, ``ngf = ndf = cfg.ngf``), trained for ``gan_steps`` or taken from
     the cache. ``variant``: ``"baseline"``; ``"augment"`` (each real image zoomed with probability
-    ``augment_p`` by the official training α of ``steer_edit``); ``"joint"`` (a linear walk for
-    ``steer_edit`` trained with ``G``, weight ``lam``, the walk at ``walk_lr``, Sec. 4.4; ``lam = 10``
-    is ours: the paper does not give it, and at 1 the edit term, ~0.06 beside a generator loss ~3,
-    changed nothing measurable at smoke scale). Returns ``(G, walk or None,
+    ``augment_p`` by the official training α of ``steer_edit``, one per image); ``"joint"`` (a
+    linear walk for ``steer_edit`` trained with ``G`` as the official ``steer_aug`` code, Sec. 4.4:
+    :func:`reprobook.train.gan.train_dcgan` with ``lam`` and the walk's Adam at ``joint_walk_lr``).
+    Every variant takes ``gan_g_steps`` G steps per D step. Returns ``(G, walk or None,
     history dict)``, ``G`` in eval mode. ``data`` names ``images`` in the cache key (a subset must
     say which)."""
     if variant not in ("baseline", "augment", "joint"):
         raise ValueError(f"variant must be 'baseline', 'augment' or 'joint', got {variant!r}")
+    if images.ndim != 4 or tuple(images.shape[1:]) != (3, 32, 32):
+        raise ValueError(f"images must be CIFAR-shaped (N, 3, 32, 32), got {tuple(images.shape)}")
     device = images.device
-    torch.manual_seed(seed)
-    G = Generator(nz=cfg.nz, ngf=cfg.ngf, size=32)
-    D = Discriminator(ndf=cfg.ngf, size=32)
+    with torch.random.fork_rng(devices=[]):                            # the caller's RNG stays as it was
+        torch.manual_seed(seed)
+        G = Generator(nz=cfg.nz, ngf=cfg.ngf, size=32)
+        D = Discriminator(ndf=cfg.ngf, size=32)
     walk = LinearWalk(cfg.nz, 1, generator=torch.Generator().manual_seed(seed + 1)) if variant == "joint" else None
     parts = nn.ModuleDict(dict(G=G, D=D, **({"walk": walk} if walk is not None else {}))).to(device)
     edit = cfg.steer_edit
 
     def fit(module, _checkpoint):
         g = torch.Generator().manual_seed(seed)
-        sampler = edit_alpha(edit, 32)
+        sampler = edit_alpha(edit, 32, per_sample=True)          # one α per image, as steer_aug
         augment = edit_augment(EDITS[edit], sampler, cfg.augment_p) if variant == "augment" else None
-        joint = (JointWalk(module["walk"], EDITS[edit], sampler, cfg.lam, walk_coordinate(edit, 32), lr=cfg.walk_lr)
-                 if variant == "joint" else None)
+        joint = (JointWalk(module["walk"], EDITS[edit], sampler, cfg.lam, walk_coordinate(edit, 32),
+                           lr=cfg.joint_walk_lr) if variant == "joint" else None)
         h = train_dcgan(module["G"], module["D"], images, cfg.gan_steps, cfg.gan_batch, cfg.gan_lr, generator=g,
-                        augment=augment, joint=joint, progress=progress, desc=f"DCGAN ({variant})")
+                        augment=augment, joint=joint, g_steps=cfg.gan_g_steps, progress=progress,
+                        desc=f"DCGAN ({variant})")
         return h.as_dict()
 
     parts, info, _ = cached(parts, fit, chapter="gan_steerability", what="cifar_gan", variant=variant, seed=seed,
                             edit=edit if variant != "baseline" else None,
-                            lam=cfg.lam if variant == "joint" else None, walk_lr=cfg.walk_lr if variant == "joint" else None,
+                            lam=cfg.lam if variant == "joint" else None,
+                            joint_walk_lr=cfg.joint_walk_lr if variant == "joint" else None,
                             augment_p=cfg.augment_p if variant == "augment" else None,
-                            data=data, images=int(images.shape[0]), **_gan_parts(cfg))
+                            data=data, images=tensor_digest(images), **_gan_parts(cfg))
     parts.eval()
     return parts["G"], (parts["walk"] if walk is not None else None), info
 
 
 def gan_summary(history: dict, last: int = 50) -> dict:
     """Means over the last ``last`` steps: D's loss, G's loss, D(x) and D(G(z))."""
+    require_int("last", last)
     tail = {k: v[-last:] for k, v in history.items() if v}
     return {k: sum(v) / len(v) for k, v in tail.items()}
 
@@ -215,12 +286,23 @@ def gan_summary(history: dict, last: int = 50) -> dict:
 # walks
 # ---------------------------------------------------------------------------------------------
 
-def _walk_module(kind: str, edit: str, nz: int, cfg, seed: int) -> nn.Module:
+def nn_eps(edit: str, cfg, size: int) -> float:
+    """ε of the non-linear walk for ``edit`` in walk coordinates, for images ``size`` pixels wide:
+    ``cfg.nn_eps[edit]``, except that a shift step is rounded to whole pixels (the official 25 px of
+    256 is 6 px of 64 and 3 of 32), since shifts move by whole pixels."""
+    eps = cfg.nn_eps[edit]
+    if edit in ("shiftx", "shifty"):
+        half = size // 2
+        eps = max(1, round(eps * half)) / half
+    return eps
+
+
+def _walk_module(kind: str, edit: str, G: nn.Module, cfg, seed: int) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     if kind == "linear":
-        return LinearWalk(nz, 1, generator=g)
+        return LinearWalk(G.nz, 1, generator=g)
     if kind == "nonlinear":
-        return NonlinearWalk(nz, steps=cfg.nn_steps, eps=nn_eps(edit, cfg), generator=g)
+        return NonlinearWalk(G.nz, steps=cfg.nn_steps[edit], eps=nn_eps(edit, cfg, G.size), generator=g)
     raise ValueError(f"kind must be 'linear' or 'nonlinear', got {kind!r}")
 
 
@@ -231,23 +313,26 @@ def walk(G: nn.Module, edit: str, kind: str, cfg, seed: int = 0, name: str = "ge
     if edit not in EDIT_NAMES:
         raise ValueError(f"edit must be one of {EDIT_NAMES}, got {edit!r}")
     size, device = G.size, next(G.parameters()).device
-    module = _walk_module(kind, edit, G.nz, cfg, seed).to(device)
+    module = _walk_module(kind, edit, G, cfg, seed).to(device)
+    edit_fn = EDITS[edit]
     if kind == "linear":
-        sampler, lr = edit_alpha(edit, size), cfg.walk_lr
-    else:
-        sampler, lr = nonlinear_alpha(edit, cfg.nn_steps, nn_eps(edit, cfg), size), cfg.nn_lr
+        sampler, lr = edit_alpha(edit, size), cfg.walk_lr[edit]
+    else:                      # N_f ε may pass the linear range (official rotations: 5 x 10°)
+        sampler, lr = nonlinear_alpha(edit, cfg.nn_steps[edit], module.eps, size), cfg.nn_lr[edit]
+        edit_fn = partial(EDITS[edit], strict=False)
 
     steps = cfg.walk_steps if size == 64 else cfg.cifar_walk_steps
 
     def fit(m, _checkpoint):
-        history = train_walk(G, m, EDITS[edit], sampler, steps=steps, batch=cfg.walk_batch, lr=lr,
+        history = train_walk(G, m, edit_fn, sampler, steps=steps, batch=cfg.walk_batch, lr=lr,
                              generator=torch.Generator().manual_seed(seed + 7), device=device, progress=progress,
                              walk_alpha_fn=walk_coordinate(edit, size))
         return {"loss": history}
 
-    module, info, _ = cached(module, fit, chapter="gan_steerability", what="walk", generator_name=name, edit=edit,
-                             kind=kind, seed=seed, walk_steps=steps, walk_batch=cfg.walk_batch, lr=lr,
-                             nn_steps=cfg.nn_steps, nn_eps=nn_eps(edit, cfg))
+    module, info, _ = cached(module, fit, chapter="gan_steerability", what="walk", generator_name=name,
+                             generator_digest=state_digest(G), edit=edit, kind=kind, seed=seed, walk_steps=steps,
+                             walk_batch=cfg.walk_batch, lr=lr, nn_steps=cfg.nn_steps[edit],
+                             nn_eps=getattr(module, "eps", None))
     module.eval()
     return module, info["loss"]
 
@@ -256,6 +341,7 @@ def walks_for(G: nn.Module, cfg, seed: int = 0, name: str = "generator", edits=E
               nonlinear=NONLINEAR_EDITS, progress: bool = True) -> dict:
     """``{(edit, kind): (walk, losses)}``: a linear walk for each of ``edits`` and a non-linear one
     for each of ``nonlinear``."""
+    edits, nonlinear = ((e,) if isinstance(e, str) else tuple(e) for e in (edits, nonlinear))
     out = {}
     for edit in edits:
         out[(edit, "linear")] = walk(G, edit, "linear", cfg, seed, name, progress)
@@ -301,6 +387,8 @@ def toy_walk(cfg, seed: int = 0) -> dict:
     losses: list[float] = []
     slow = cfg.toy_steps // 5          # Adam at a constant lr hovers ~lr around w*: the last fifth at 1e-3
     for steps, lr in ((cfg.toy_steps - slow, 0.02), (slow, 1e-3)):
+        if steps == 0:
+            continue
         losses += train_walk(G, walk_, colour_shift, sampler, steps=steps, batch=8, lr=lr, generator=g, callback=trace)
     return dict(losses=losses, trace=pd.DataFrame(rows), w=walk_.w.detach().double(), w_star=w_star)
 
@@ -330,6 +418,8 @@ def edit_panel(G: nn.Module, edits=EDIT_NAMES, alphas=GALLERY_ALPHAS, seed: int 
 def gallery(G: nn.Module, walks: dict, edit: str, alphas=None, samples: int = 2, seed: int = 0) -> dict:
     """Rows of images along α for ``samples`` codes: ``{"alphas": [...], "target": (S, A, C, H, W),
     "linear": ..., "nonlinear": ... (when trained)}`` on the CPU, the target the edit of ``G(z)``."""
+    if edit not in GALLERY_ALPHAS:
+        raise ValueError(f"edit must be one of {tuple(GALLERY_ALPHAS)}, got {edit!r}")
     alphas = GALLERY_ALPHAS[edit] if alphas is None else alphas
     device = next(G.parameters()).device
     z = torch.randn(samples, G.nz, generator=torch.Generator().manual_seed(seed)).to(device)
@@ -363,13 +453,15 @@ def curves(G: nn.Module, walks: dict, cfg, seed: int = 0, edits=EDIT_NAMES) -> p
     for (edit, kind), (w, _) in walks.items():
         if edit not in edits:
             continue
-        alphas = [shift_pixels(edit, a, G.size) for a in CURVE_ALPHAS[edit]]
-        rows = attribute_curve(G, w, edit, alphas, z, walk_alpha_fn=walk_coordinate(edit, G.size))
+        alphas = [realised_alpha(w, edit, shift_pixels(edit, a, G.size), G.size) for a in CURVE_ALPHAS[edit]]
+        rows = attribute_curve(G, w, edit, list(dict.fromkeys(alphas)), z, walk_alpha_fn=walk_coordinate(edit, G.size))
         df = pd.DataFrame(rows)
         df.insert(0, "walk", kind)
         df.insert(0, "edit", edit)
         df["size"] = G.size
         frames.append(df)
+    if not frames:
+        raise ValueError(f"no walk in walks is for one of the edits {tuple(edits)}")
     return pd.concat(frames, ignore_index=True)
 
 

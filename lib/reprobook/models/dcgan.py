@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import pickle
 
 import torch
 from torch import nn
@@ -138,7 +139,12 @@ def load_generator(file, device="cpu", **config) -> Generator:
     ``netG_state_dict`` (the DCGAN tutorial's format, used by ``gan-face-generate`` and by
     :func:`save_generator`). The hyper-parameters come from the checkpoint's ``config`` when it has
     one, else from ``config`` (``nz``, ``ngf``, ``nc``, ``size``); read with ``weights_only=True``."""
-    checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise ValueError(f"{file} is not a readable torch checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); it may be truncated or not a generator's "
+                         f"weights") from None
     if not isinstance(checkpoint, dict) or "netG_state_dict" not in checkpoint:
         raise ValueError(f"{file} does not hold 'netG_state_dict' (found "
                          f"{list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__})")
@@ -149,7 +155,8 @@ def load_generator(file, device="cpu", **config) -> Generator:
     G = Generator(nz=hparams["nz"], ngf=hparams["ngf"], nc=hparams["nc"], size=hparams["size"])
     G.load_state_dict(checkpoint["netG_state_dict"], strict=True)
     G.requires_grad_(False)
-    return G.to(device).eval()
+    from ..train.seed import resolve_device
+    return G.to(resolve_device(device)).eval()
 
 
 def load_face_generator(device="cpu") -> Generator:

@@ -240,6 +240,9 @@ def observed_change(edit: str, x: torch.Tensor, edited: torch.Tensor, mask=None,
     """The measured change of ``ATTRIBUTES[edit]`` from ``x`` to ``edited`` (measured within the
     edit's ``mask``; ``threshold`` for the foreground), in the form :func:`target_change` predicts."""
     attr = _edit(edit)
+    if not (torch.is_tensor(x) and torch.is_tensor(edited)) or x.shape != edited.shape:
+        raise ValueError(f"x and edited must be tensors of the same shape (B, C, H, W), got "
+                         f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(edited, 'shape', ()))}")
     before, after = attr.measure(x, None, threshold), attr.measure(edited, mask, threshold)
     if attr.kind == "ratio":
         return after / before

@@ -24,7 +24,8 @@ this module differs:
   align_corners=False)``). **Convention:** here ``alpha > 1`` zooms in (objects grow by ``alpha``);
   the official ``ZoomTransform.get_target_np`` zooms *in* for ``alpha < 1`` (it crops
   ``int(alpha * size)`` pixels), so its ``alpha`` is ``1 / alpha`` here. The training range
-  ``[0.25, 4]`` is closed under the reciprocal.
+  ``[0.25, 4]`` is closed under the reciprocal, and :func:`reprobook.steer.walks.edit_alpha` draws
+  the reciprocal of the official α, so the zooms are distributed as officially.
 * ``shift``: ``cv2.warpAffine`` with ``M = [[1, 0, a], [0, 1, 0]]`` (x) or ``[[1, 0, 0], [0, 1, a]]``
   (y): content moves right / down by ``a`` pixels.
 * ``rotate``: ``cv2.getRotationMatrix2D(center, degrees, 1)``: positive angles rotate
@@ -80,7 +81,7 @@ def alpha_range(edit: str, size: int | None = None) -> tuple[float, float]:
     if edit not in ALPHA_RANGES:
         raise ValueError(f"unknown edit {edit!r}; expected one of {sorted(ALPHA_RANGES)}")
     if edit in ("shiftx", "shifty"):
-        if size is None or isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        if size is None or isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 2:
             raise ValueError(f"alpha_range({edit!r}) needs the image size in pixels, got {size!r}")
         return (-float(size // 2), float(size // 2))
     return ALPHA_RANGES[edit]

@@ -33,11 +33,13 @@ Official code (github.com/ali-design/gan_steerability, read for these facts):
   ``α_target = ε^n``. Shift / rotate, linear: an integer ``a ∈ [1, a_max)`` with a random sign,
   graph ``α = a / a_max`` (``a_max`` = img_size/2 pixels for shifts, 45° for rotations).
 * ``train.py`` / ``options/train_options.py``: Adam, one pass over ``num_samples = 20000`` codes
-  (2000 for StyleGAN configs) in batches of ``BATCH_SIZE = 4`` (``graphs/*/constants.py``), i.e.
-  5000 steps, one α draw per batch; lr 1e-4 (BigGAN linear configs, ``config/biggan_*_linear.yml``;
-  the shipped ``models_pretrained/biggan_*_linear_lr0.001_l2`` used 1e-3) and 1e-3 for the colour
-  NN walk (``config/biggan_color_nonlinear.yml``: ε = 0.1, N_f = 5; ``graphs/transform_graph.py``
-  defaults ``lr=0.001, eps=0.1, N_f=5``).
+  (BigGAN configs; the StyleGAN ones use 2,000 to 60,000 depending on the edit) in batches of
+  ``BATCH_SIZE = 4`` (``graphs/*/constants.py``), i.e. 5000 steps, one α draw per batch for the
+  geometric edits (per sample for colour); BigGAN codes from ``truncnorm(-2, 2)`` (ours:
+  ``N(0, I)``, what a DCGAN is trained on). Linear walks: lr 1e-4 for colour and zoom, 1e-3 for
+  shifts and rotations (``config/biggan_*_linear.yml``). NN walks (``config/biggan_*_nonlinear.yml``):
+  colour ε 0.1, N_f 5, lr 1e-3; zoom ε 1.41 (a factor), N_f 4; shifts ε 25 px, rotations 10°, N_f 5,
+  those at lr 1e-4 with the LPIPS loss.
 """
 from __future__ import annotations
 
@@ -125,8 +127,10 @@ class NonlinearWalk(nn.Module):
     One step: ``z ← (z + f(z)) · ‖z_0‖ / ‖z + f(z)‖`` with ``f(z) = W_2 relu(W_1 z + b_1) + b_2``
     (``hidden`` units, the official ``hidden = nz``) and ``z_0`` the starting code, so every step stays
     on the sphere of the start's radius. Negative steps use a second network ``g`` of the same form
-    (the official reverse pair ``T3, T4``). ``forward(z, α)`` takes ``α`` in the edit's units: it walks
-    ``n = round(α / ε)`` steps (rounded as the official ``scale_test_alpha_for_graph``); ``α`` is a
+    (the official reverse pair ``T3, T4``). ``forward(z, α)`` takes ``α`` in the walk's coordinate
+    (:func:`reprobook.steer.edits.walk_alpha`: the edit's α for colour, ``log`` of a zoom factor, ...)
+    and walks ``n = round(α / ε)`` steps (rounded as the official ``scale_test_alpha_for_graph``;
+    more than ``50 · steps`` is refused); ``α`` is a
     number, ``(B,)``, or ``(B, d)`` with equal columns (the official NN colour walk moves all channels
     together). ``steps`` (the official ``N_f``) is the range trained on, ``n ∈ {-steps..steps}``
     (``alpha_sampler``); walking further just repeats the step, as the official code does.
@@ -165,7 +169,13 @@ class NonlinearWalk(nn.Module):
                                  "columns (the same α on every channel)")
             alpha = alpha[:, 0]
         a = _alpha_matrix(alpha, batch, 1, like)[:, 0]                # (B,)
-        return torch.round(a / self.eps).long()
+        n = torch.round(a / self.eps)
+        limit = 50 * self.steps
+        if bool((n.abs() > limit).any()):
+            raise ValueError(f"alpha = {a.abs().max().item():.4g} asks for {int(n.abs().max().item())} steps of ε = "
+                             f"{self.eps:.4g}; this walk was trained on up to {self.steps} and refuses more than "
+                             f"{limit} (each step is one pass of its network)")
+        return n.long()
 
     def walk_steps(self, z: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         """``f^n(z)`` for integer ``n`` of shape ``(B,)`` (``g^{|n|}`` where ``n < 0``); ``(B, nz)``."""
@@ -219,17 +229,23 @@ def step_alpha(steps: int, eps: float, n_dims: int = 1):
     return sample
 
 
-def edit_alpha(edit: str, size: int | None = None):
+def edit_alpha(edit: str, size: int | None = None, per_sample: bool = False):
     """The official linear walks' training α for ``edit`` (``utils/transforms.py``,
-    ``get_train_alpha``), in the units of :mod:`reprobook.steer.edits`, one draw per sample:
+    ``get_train_alpha``), in the units of :mod:`reprobook.steer.edits`:
 
-    * ``zoom``: a fair coin per batch picks ``U[0.25, 1)`` (zoom out) or ``U[1, 4)`` (zoom in);
+    * ``zoom``: a fair coin picks the official ``U[0.25, 1)`` (zoom *in*: its α is a crop fraction)
+      or ``U[1, 4)`` (zoom out); here the factor is the reciprocal, ``1 / u`` (α > 1 zooms in), so
+      the distribution of zooms is the official one;
     * ``shiftx`` / ``shifty``: an integer ``a ∈ [1, size // 2)`` pixels with a random sign;
     * ``rotate2d``: an integer ``a ∈ [1, 45)`` degrees with a random sign;
-    * ``color``: ``U[-0.5, 0.5)`` per channel, shape ``(B, 3)``; ``brightness``: ``U[-0.5, 0.5)``.
+    * ``color``: ``U[-0.5, 0.5)`` per sample and channel, shape ``(B, 3)``; ``brightness``:
+      ``U[-0.5, 0.5)`` per sample.
 
-    Returns a sampler ``(batch, generator) -> α`` (shape ``(B,)``, colour ``(B, 3)``). Feed the walk
-    ``edits.walk_alpha(edit, α, size)`` (``train_walk(..., walk_alpha_fn=)``)."""
+    Officially zoom, shifts and rotations draw **one α per batch** (one coin, one sign); colour one
+    per sample. ``per_sample=True`` draws the geometric α per sample instead (the joint training
+    code of Sec. 4.4, ``steer_aug``, does). Returns a sampler ``(batch, generator) -> α`` of shape
+    ``(B,)`` (colour ``(B, 3)``). Feed the walk ``edits.walk_alpha(edit, α, size)``
+    (``train_walk(..., walk_alpha_fn=)``)."""
     from .edits import EDITS, alpha_range
     if edit not in EDITS:
         raise ValueError(f"unknown edit {edit!r}; expected one of {sorted(EDITS)}")
@@ -240,10 +256,11 @@ def edit_alpha(edit: str, size: int | None = None):
         return lambda batch, generator=None: inner(batch, generator)[:, 0]
     if edit == "zoom":
         def sample_zoom(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-            u = torch.rand(batch, generator=generator)
-            if torch.rand(1, generator=generator).item() < 0.5:      # zoom out: U[0.25, 1)
-                return 0.25 + 0.75 * u
-            return 1.0 + 3.0 * u                                       # zoom in: U[1, 4)
+            n = batch if per_sample else 1
+            u = torch.rand(n, generator=generator)
+            zoom_in = torch.rand(n, generator=generator) < 0.5          # the official coin
+            crop = torch.where(zoom_in, 0.25 + 0.75 * u, 1.0 + 3.0 * u)  # the official α (a crop fraction)
+            return (1.0 / crop).expand(batch).clone()                   # ours: the zoom factor
         return sample_zoom
     if edit in ("shiftx", "shifty"):
         if size is None:
@@ -255,9 +272,10 @@ def edit_alpha(edit: str, size: int | None = None):
         raise ValueError(f"{edit}: the image is too small to shift ({size} pixels)")
 
     def sample_int(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        a = torch.randint(1, top, (batch,), generator=generator).float()
-        sign = torch.randint(0, 2, (batch,), generator=generator).float() * 2 - 1
-        return a * sign
+        n = batch if per_sample else 1
+        a = torch.randint(1, top, (n,), generator=generator).float()
+        sign = torch.randint(0, 2, (n,), generator=generator).float() * 2 - 1
+        return (a * sign).expand(batch).clone()
     return sample_int
 
 
@@ -292,7 +310,8 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
         raise ValueError("mask must be finite and non-negative")
     mask = mask.to(output.dtype).expand(B, C, H, W)
     count = (mask != 0).sum()
-    total = (mask * (output - target) ** 2).sum()
+    sq = torch.where(mask != 0, (output - target) ** 2, torch.zeros((), dtype=output.dtype, device=output.device))
+    total = (mask * sq).sum()                 # pixels outside the mask never count, even when NaN there
     return total / count.clamp(min=1)                                 # count = 0 -> total = 0 -> 0
 
 
@@ -343,6 +362,8 @@ def train_walk(G: nn.Module | Callable, walk: nn.Module, edit_fn: Callable, alph
     nz = getattr(walk, "nz", None)
     if z_sampler is None and nz is None:
         raise ValueError("the walk has no attribute nz: pass z_sampler(batch, generator)")
+    from ..train.seed import resolve_device
+    device = resolve_device(device)
     walk.to(device)
     module = G if isinstance(G, nn.Module) else None                  # a plain function is used as is
     if module is not None:

@@ -9,11 +9,16 @@ Two ways to make a generator more steerable (Jahanian, Chai & Isola, ICLR 2020, 
 
 * **data augmentation**: each real batch is edited (``augment``: e.g. a random zoom of every image),
   so the data spans more of the attribute the walk will later move;
-* **joint training**: the walk of Eq. 1 is trained together with ``G``, whose loss becomes
-  ``L_G + λ · L_edit`` with ``L_edit = ‖m ⊙ (G(walk(z, α)) − edit(G(z), α))‖²`` (masked mean,
-  :func:`reprobook.steer.walks.walk_loss`); the target ``edit(G(z), α)`` carries no gradient, so ``G``
-  learns to *reach* its own edited images rather than to make its images edit-invariant (ours: the
-  paper gives the objective, not this detail).
+* **joint training**, as the official ``steer_aug/DCGAN-tensorflow/model_argminGW2_rot2d.py``:
+  the discriminator also sees the walked images ``G(walk(z, α))`` as fakes,
+  ``L_D + BCE(D(G(walk(z, α))), 0)``; the generator minimises
+  ``BCE(D(G(z)), 1) + BCE(D(G(walk(z, α))), 1) + λ · L_edit`` with
+  ``L_edit = ‖m ⊙ (G(walk(z, α)) − edit(G(z), α))‖²`` (masked mean, TF1's weighted loss; official
+  λ = 1); the walk minimises the same sum with its own Adam (official: the GAN's learning rate,
+  default betas). The target ``edit(G(z), α)`` is computed from the generator in eval mode (the
+  official ``sampler``) and carries no gradient (a placeholder there), so ``G`` learns to *reach*
+  its own edited images. Per iteration: one D step, then ``g_steps`` times a G step and a walk step
+  (DCGAN-tensorflow runs ``g_optim`` twice).
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..steer.walks import walk_loss
+from ..steer.walks import masked_mse
 
 
 def to_signed(images: torch.Tensor) -> torch.Tensor:
@@ -34,25 +39,33 @@ def to_signed(images: torch.Tensor) -> torch.Tensor:
         return images.float() / 127.5 - 1.0
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+    if images.numel() and not bool(((images >= -1 - 1e-6) & (images <= 1 + 1e-6)).all()):
+        raise ValueError("float images must lie in [-1, 1] (NaN is not allowed); pass uint8 images in [0, 255] "
+                         "or scale them as x / 127.5 - 1")
     return images
 
 
 @dataclass
 class JointWalk:
-    """The walk trained jointly with ``G`` (Sec. 4.4): ``lam · walk_loss(G, walk, z, α, edit_fn)``
-    is added to the generator's loss, ``α = alpha_sampler(batch, generator)`` and the walk fed
-    ``walk_alpha_fn(α)`` (default ``α``). The walk's parameters join the generator's Adam with
-    learning rate ``lr`` (default: the GAN's; a walk starting from ``N(0, 0.1)`` moves little at 2e-4)."""
+    """The walk trained jointly with ``G`` (Sec. 4.4): ``α = alpha_sampler(batch, generator)`` per
+    iteration, the walk fed ``walk_alpha_fn(α)`` (default ``α``), the edit loss weighted by ``lam``
+    (official 1). The walk has its own Adam with learning rate ``lr`` (default: the GAN's, as
+    officially) and ``betas`` (official: Adam's defaults)."""
     walk: nn.Module
     edit_fn: Callable
     alpha_sampler: Callable
     lam: float = 1.0
     walk_alpha_fn: Callable | None = None
     lr: float | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self):
-        if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
+        if isinstance(self.lam, bool) or not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam)
+                                              and self.lam >= 0):
             raise ValueError(f"lam must be a finite number >= 0, got {self.lam!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not math.isfinite(self.lr) or self.lr <= 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not callable(self.edit_fn) or not callable(self.alpha_sampler):
             raise TypeError("edit_fn and alpha_sampler must be callable")
 
@@ -86,33 +99,50 @@ def edit_augment(edit_fn: Callable, alpha_sampler: Callable, p: float = 1.0) -> 
     return augment
 
 
+def _check_finite(loss: torch.Tensor, who: str, step: int) -> None:
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"train_dcgan: the {who} loss is {value} at step {step + 1}, before its update (the "
+                                 f"weights are those of step {step}); check the images for NaN or try a lower lr")
+
+
+def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+
 def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, batch_size: int = 64,
                 lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), generator: torch.Generator | None = None,
-                augment: Callable | None = None, joint: JointWalk | None = None, progress: bool = True,
-                desc: str = "dcgan") -> GANHistory:
-    """Train ``G`` and ``D`` for ``steps`` alternating updates (one D step, then one G step) on
-    ``images`` (uint8 ``(N, C, H, W)`` or floats in ``[-1, 1]``, on the device the models are on).
+                augment: Callable | None = None, joint: JointWalk | None = None, g_steps: int = 1,
+                progress: bool = True, desc: str = "dcgan") -> GANHistory:
+    """Train ``G`` and ``D`` for ``steps`` iterations (one D step, then ``g_steps`` G steps: 1 in the
+    PyTorch tutorial, 2 in DCGAN-tensorflow) on ``images`` (uint8 ``(N, C, H, W)`` or floats in
+    ``[-1, 1]``, on the device the models are on).
 
-    Batches are drawn with replacement-free shuffles of ``images`` from ``generator`` (CPU), codes
-    ``z ~ N(0, I)`` from the same generator, so a run is reproducible on one machine. ``augment(x,
-    generator)`` edits each real batch; ``joint`` adds the walk's Eq. 1 loss to ``G``'s (Sec. 4.4).
-    A non-finite loss raises ``FloatingPointError`` with the step. Returns the per-step history.
+    Batches are drawn from shuffles of ``images`` by ``generator`` (CPU), codes ``z ~ N(0, I)`` from
+    the same generator, so a run is reproducible on one machine. ``augment(x, generator)`` edits
+    each real batch; ``joint`` trains a walk with ``G`` (Sec. 4.4, see the module's docstring).
+    A non-finite loss raises ``FloatingPointError`` with the step. Returns the per-step history
+    (``edit_loss`` from the last G step of each iteration).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(g_steps, bool) or not isinstance(g_steps, int) or g_steps < 1:
+        raise ValueError(f"g_steps must be a positive integer, got {g_steps!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ValueError(f"batch_size must be an integer >= 2 (batch norm), got {batch_size!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if images.ndim != 4 or images.shape[0] < batch_size:
-        raise ValueError(f"images must be (N, C, H, W) with N >= batch_size = {batch_size}, got {tuple(images.shape)}")
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[0] < batch_size:
+        raise ValueError(f"images must be a tensor (N, C, H, W) with N >= batch_size = {batch_size}, got "
+                         f"{tuple(getattr(images, 'shape', ())) or type(images).__name__}")
     device = next(G.parameters()).device
     nz = G.nz
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-    g_groups = [{"params": list(G.parameters())}]
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
+    opt_w = None
     if joint is not None:
-        g_groups.append({"params": list(joint.walk.parameters()), "lr": joint.lr if joint.lr is not None else lr})
-    opt_g = torch.optim.Adam(g_groups, lr=lr, betas=betas)
+        joint.walk.to(device).train()
+        opt_w = torch.optim.Adam(joint.walk.parameters(), lr=joint.lr if joint.lr is not None else lr, betas=joint.betas)
     G.train()
     D.train()
     history = GANHistory()
@@ -122,6 +152,16 @@ def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, ba
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=steps, desc=desc, leave=False, mininterval=1.0)
+
+    def generator_losses(z, target=None, mask=None, walk_a=None):
+        """(the sum to minimise, g_loss, edit loss or None)."""
+        g_loss = _bce(D(G(z)), 1.0)
+        if joint is None:
+            return g_loss, g_loss, None
+        walked = G(joint.walk(z, walk_a))                                 # (B, C, H, W)
+        edit_loss = masked_mse(walked, target, mask)
+        return g_loss + _bce(D(walked), 1.0) + joint.lam * edit_loss, g_loss, edit_loss
+
     try:
         for step in range(steps):
             if cursor + batch_size > n:                                     # a new epoch
@@ -132,36 +172,46 @@ def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, ba
             if augment is not None:
                 real = augment(real, generator)
             z = torch.randn(batch_size, nz, generator=generator).to(device)  # (B, nz)
+            target = mask = walk_a = None
+            if joint is not None:
+                alpha = joint.alpha_sampler(batch_size, generator)
+                alpha = alpha.to(device) if torch.is_tensor(alpha) else alpha
+                walk_a = alpha if joint.walk_alpha_fn is None else joint.walk_alpha_fn(alpha)
+                with torch.no_grad():                                        # the official sampler: BN in
+                    G.eval()                                                 # inference mode, a placeholder
+                    target, mask = joint.edit_fn(G(z), alpha)
+                    G.train()
 
-            # discriminator: real -> 1, generated -> 0
-            fake = G(z)
-            logit_real, logit_fake = D(real), D(fake.detach())
-            d_loss = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
-                      + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
+            # discriminator: real -> 1, generated (and walked) -> 0
+            logit_real = D(real)
+            with torch.no_grad():
+                fake = G(z)
+                walked = G(joint.walk(z, walk_a)) if joint is not None else None
+            logit_fake = D(fake)
+            d_loss = _bce(logit_real, 1.0) + _bce(logit_fake, 0.0)
+            if walked is not None:
+                d_loss = d_loss + _bce(D(walked), 0.0)
+            _check_finite(d_loss, "D", step)                                 # before any weight moves
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
 
-            # generator: non-saturating loss (+ λ · Eq. 1 when trained jointly with a walk)
-            logit = D(fake)
-            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-            edit_value = float("nan")
-            total = g_loss
-            if joint is not None:
-                alpha = joint.alpha_sampler(batch_size, generator)
-                alpha = alpha.to(device) if torch.is_tensor(alpha) else alpha
-                walk_a = None if joint.walk_alpha_fn is None else joint.walk_alpha_fn(alpha)
-                edit_loss = walk_loss(G, joint.walk, z, alpha, joint.edit_fn, walk_alpha=walk_a)
-                edit_value = edit_loss.item()
-                total = g_loss + joint.lam * edit_loss
-            opt_g.zero_grad(set_to_none=True)
-            total.backward()
-            opt_g.step()
+            # generator (and walk): the non-saturating loss, + the walked images' and λ · Eq. 1
+            for _ in range(g_steps):
+                total, g_loss, edit_loss = generator_losses(z, target, mask, walk_a)
+                _check_finite(total, "G", step)
+                opt_g.zero_grad(set_to_none=True)
+                total.backward()
+                opt_g.step()
+                if opt_w is not None:                                        # the official w_optim: a
+                    total, g_loss, edit_loss = generator_losses(z, target, mask, walk_a)   # fresh forward
+                    _check_finite(total, "walk", step)
+                    opt_w.zero_grad(set_to_none=True)
+                    total.backward()
+                    opt_w.step()
 
             values = (d_loss.item(), g_loss.item())
-            if not all(math.isfinite(v) for v in values) or (joint is not None and not math.isfinite(edit_value)):
-                raise FloatingPointError(f"train_dcgan: a non-finite loss at step {step + 1} (D {values[0]}, "
-                                         f"G {values[1]}, edit {edit_value}); try a lower lr")
+            edit_value = edit_loss.item() if edit_loss is not None else float("nan")
             history.d_loss.append(values[0])
             history.g_loss.append(values[1])
             history.d_real.append(torch.sigmoid(logit_real.detach()).mean().item())
@@ -172,9 +222,10 @@ def train_dcgan(G: nn.Module, D: nn.Module, images: torch.Tensor, steps: int, ba
                 if step % 20 == 0:
                     bar.set_postfix(D=f"{values[0]:.3f}", G=f"{values[1]:.3f}", refresh=False)
                 bar.update(1)
-    finally:
+    finally:                                    # also on an error or an interrupt: eval mode, no grads
         if bar is not None:
             bar.close()
-    G.eval()
-    D.eval()
+        for m in (G, D) + ((joint.walk,) if joint is not None else ()):
+            m.zero_grad(set_to_none=True)
+            m.eval()
     return history
