@@ -8,12 +8,7 @@ from reprobook.models import dcgan
 from reprobook.models.dcgan import Discriminator, Generator, load_face_generator, weights_init
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("size", [32, 64])

@@ -10,13 +10,7 @@ from reprobook.steer.walks import (LinearWalk, NonlinearWalk, masked_mse, step_a
 C, H, W, NZ = 3, 4, 4, 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Hundreds of tiny steps: one thread is ~50x faster than two when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_generator(seed: int = 0):
