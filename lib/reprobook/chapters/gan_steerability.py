@@ -179,7 +179,7 @@ def realised_alpha(walk_module: nn.Module, edit: str, alpha: float, size: int) -
     ``round(coordinate / ε)`` whole steps, so it realises ``n ε`` (back in the edit's units); a
     linear walk realises ``alpha`` itself. :func:`curves` builds its targets at this α; the grids
     :data:`CURVE_ALPHAS` and :data:`GALLERY_ALPHAS` are whole steps of the NN walks (tested), so a
-    gallery's NN row and its target row share their α.
+    gallery's NN row and its target row share their α."""
     if not isinstance(walk_module, NonlinearWalk):
         return float(alpha)
     coord = float(walk_alpha(edit, alpha, size))
