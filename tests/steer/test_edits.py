@@ -294,3 +294,11 @@ def test_walk_alpha_follows_the_official_walk_coordinates():
         walk_alpha("shifty", 3)
     with pytest.raises(ValueError, match="unknown edit"):
         walk_alpha("blur", 1.0)
+
+
+@pytest.mark.parametrize("edit, alphas", [("zoom", [0.25, 0.5, 1.0, 4.0]), ("shiftx", [-16.0, 3.0]),
+                                          ("rotate2d", [-45.0, 10.0]), ("brightness", [-0.5, 0.2])])
+def test_edit_units_inverts_walk_alpha(edit, alphas):
+    from reprobook.steer import edit_units, walk_alpha
+    a = torch.tensor(alphas)
+    assert torch.allclose(edit_units(edit, walk_alpha(edit, a, 32), 32), a, rtol=1e-6)

@@ -25,7 +25,8 @@ from torch import nn
 
 from ..models.dcgan import Discriminator, Generator, load_face_generator
 from ..run.scales import Config, configure, require_int
-from ..steer import EDITS, IDENTITY_ALPHAS, alpha_range, LinearWalk, NonlinearWalk, edit_alpha, luminance, train_walk, uniform_alpha, walk_alpha
+from ..steer import (EDITS, IDENTITY_ALPHAS, LinearWalk, NonlinearWalk, alpha_range, edit_alpha, edit_units, luminance,
+                     step_alpha, train_walk, uniform_alpha, walk_alpha)
 from ..steer.limits import attribute_curve, attribute_spread, pearson, reach, spread_subsets
 from ..steer.toy import ToyLinearGenerator, colour_shift
 from ..train.cache import cached
@@ -146,31 +147,18 @@ def _require_positive(name: str, value, allow_zero: bool = False) -> float:
 # ---------------------------------------------------------------------------------------------
 
 def walk_coordinate(edit: str, size: int):
-    """``α -> walk_alpha(edit, α, size)`` on α's device (the official walks' coordinates)."""
-    def fn(alpha):
-        a = torch.as_tensor(alpha)
-        return walk_alpha(edit, a.cpu(), size).to(a.device if torch.is_tensor(alpha) else "cpu")
-    return fn
-
-
-def _edit_units(edit: str, coordinate: torch.Tensor, size: int) -> torch.Tensor:
-    """The inverse of :func:`walk_alpha`: a walk coordinate back in the edit's units."""
-    if edit == "zoom":
-        return torch.exp(coordinate)
-    if edit in ("shiftx", "shifty"):
-        return coordinate * (size // 2)
-    if edit == "rotate2d":
-        return coordinate * 45.0
-    return coordinate
+    """``α -> walk_alpha(edit, α, size)`` (the official walks' coordinates)."""
+    return partial(walk_alpha, edit, size=size)
 
 
 def nonlinear_alpha(edit: str, steps: int, eps: float, size: int):
     """The NN walk's training α (official ``get_train_alpha`` of ``NNz``): one ``n ~ U{-steps..steps}``
-    per batch, the walk coordinate ``n ε`` (zoom: ``log`` of the factor), returned in the edit's
-    units, shape ``(B,)``."""
+    per batch (:func:`~reprobook.steer.walks.step_alpha`), the walk coordinate ``n ε`` (zoom: ``log``
+    of the factor), returned in the edit's units, shape ``(B,)``."""
+    steps_sampler = step_alpha(steps, eps)
+
     def sample(batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        n = torch.randint(-steps, steps + 1, (1,), generator=generator).item()
-        return _edit_units(edit, torch.full((batch,), n * eps), size)
+        return edit_units(edit, steps_sampler(batch, generator)[:, 0], size)
     return sample
 
 
@@ -186,7 +174,7 @@ def realised_alpha(walk_module: nn.Module, edit: str, alpha: float, size: int) -
     snapped = round(coord / walk_module.eps) * walk_module.eps
     if abs(snapped - coord) < 1e-6:
         return float(alpha)                                           # already a whole number of steps
-    return float(_edit_units(edit, torch.tensor(snapped), size))
+    return float(edit_units(edit, torch.tensor(snapped), size))
 
 
 def shift_pixels(edit: str, alpha: float, size: int) -> float:
@@ -198,21 +186,25 @@ def shift_pixels(edit: str, alpha: float, size: int) -> float:
 # generators
 # ---------------------------------------------------------------------------------------------
 
+def _hash_tensor(h, t: torch.Tensor) -> None:
+    h.update(f"{tuple(t.shape)} {t.dtype}".encode())
+    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+
+
 def state_digest(module: nn.Module) -> str:
     """A hash of a module's weights and buffers (names, shapes, values): the cache key of what was
     trained *on* it (a walk belongs to one generator)."""
     h = hashlib.sha256()
     for name, t in module.state_dict().items():
         h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        _hash_tensor(h, t)
     return h.hexdigest()[:16]
 
 
 def tensor_digest(t: torch.Tensor) -> str:
     """A hash of a tensor's shape, dtype and values (the cache key of the images a GAN trains on)."""
-    h = hashlib.sha256(f"{tuple(t.shape)} {t.dtype}".encode())
-    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h = hashlib.sha256()
+    _hash_tensor(h, t)
     return h.hexdigest()[:16]
 
 

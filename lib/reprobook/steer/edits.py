@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["zoom", "shift", "rotate", "color", "brightness", "EDITS", "ALPHA_RANGES", "alpha_range",
-           "IDENTITY_ALPHAS", "walk_alpha"]
+           "IDENTITY_ALPHAS", "walk_alpha", "edit_units"]
 
 #: Training ranges of alpha (official ``get_train_alpha`` of the linear walks): zoom
 #: ``U(0.25, 1)`` or ``U(1, 4)``; shifts ``randint(1, size // 2)`` pixels with a random sign, stored
@@ -368,3 +368,18 @@ def walk_alpha(edit: str, alpha, size: int | None = None) -> torch.Tensor:
     if edit == "rotate2d":
         return a / ALPHA_RANGES["rotate2d"][1]
     return a
+
+
+def edit_units(edit: str, coordinate, size: int | None = None) -> torch.Tensor:
+    """The inverse of :func:`walk_alpha`: a walk coordinate back in the edit's units (zoom
+    ``exp``, shifts times ``size // 2``, rotations times 45, colour and brightness as is)."""
+    if edit not in EDITS:
+        raise ValueError(f"unknown edit {edit!r}; expected one of {sorted(EDITS)}")
+    c = torch.as_tensor(coordinate)
+    if edit == "zoom":
+        return torch.exp(c)
+    if edit in ("shiftx", "shifty"):
+        return c * alpha_range(edit, size)[1]
+    if edit == "rotate2d":
+        return c * ALPHA_RANGES["rotate2d"][1]
+    return c
